@@ -1,0 +1,1 @@
+"""NeuroAda: mask-free neuron-level sparse fine-tuning."""
