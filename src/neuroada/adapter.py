@@ -1,0 +1,95 @@
+"""Applying NeuroAda to a model and merging it back (the public entry points)."""
+from __future__ import annotations
+
+import logging
+from typing import Iterable, Mapping
+
+import torch
+from torch import nn
+
+from .config import NeuroAdaConfig
+from .layer import NeuroAdaLinear
+from .selection import SparsePattern, global_budget, gradient_scores, select_pattern
+from .targets import find_linear_targets, set_submodule
+
+log = logging.getLogger(__name__)
+
+
+def neuroada_layers(model: nn.Module) -> dict[str, NeuroAdaLinear]:
+    return {n: m for n, m in model.named_modules() if isinstance(m, NeuroAdaLinear)}
+
+
+def _install(model: nn.Module, patterns: Mapping[str, SparsePattern], cfg: NeuroAdaConfig) -> nn.Module:
+    for name, pattern in patterns.items():
+        base = model.get_submodule(name)
+        set_submodule(model, name, NeuroAdaLinear(base, pattern, cfg.kernel))
+    model.neuroada_config = cfg
+    return model
+
+
+def apply_neuroada(
+    model: nn.Module,
+    cfg: NeuroAdaConfig,
+    *,
+    calibration_batches: Iterable[Mapping[str, torch.Tensor]] | None = None,
+    extra_trainable: Iterable[str] = (),
+) -> nn.Module:
+    """Freezes `model`, adds zero-initialised bypass deltas to every target Linear; returns the same model.
+
+    `calibration_batches` (model inputs with labels) are needed only for `selection="gradient"`.
+    `extra_trainable` names modules trained densely next to the deltas (e.g. a classification head).
+    """
+    if neuroada_layers(model):
+        raise ValueError("model already has NeuroAda layers; merge_neuroada() it first")
+    targets = find_linear_targets(model, cfg.target_modules)
+    too_narrow = sorted({m.in_features for m in targets.values() if m.in_features < cfg.k})
+    if too_narrow and cfg.selection not in ("random_global",):
+        log.warning("k=%d exceeds in_features %s of some targets: their rows are selected whole", cfg.k, too_narrow)
+
+    scores = None
+    if cfg.selection == "gradient":
+        if calibration_batches is None:
+            raise ValueError("selection='gradient' needs calibration_batches (training batches with labels)")
+        scores = gradient_scores(model, {n: m.weight for n, m in targets.items()}, calibration_batches)
+    counts = None
+    if cfg.selection == "random_global":
+        counts = global_budget({n: tuple(m.weight.shape) for n, m in targets.items()}, cfg.k, cfg.seed)
+
+    model.requires_grad_(False)
+    patterns = {}
+    for name, lin in targets.items():
+        with torch.no_grad():
+            patterns[name] = select_pattern(
+                lin.weight, cfg.selection, cfg.k, name=name, seed=cfg.seed,
+                scores=None if scores is None else scores.pop(name),
+                count=None if counts is None else counts[name], row_fraction=cfg.row_fraction,
+            )
+    _install(model, patterns, cfg)
+    mark_trainable(model, extra_trainable)
+    return model
+
+
+def mark_trainable(model: nn.Module, names: Iterable[str]) -> None:
+    from .targets import name_matches
+
+    names = list(names)
+    if not names:
+        return
+    hit = [m for n, m in model.named_modules() if n and name_matches(n, names)]
+    if not hit:
+        raise ValueError(f"extra_trainable {names} match no module of {type(model).__name__}")
+    for m in hit:
+        m.requires_grad_(True)
+
+
+@torch.no_grad()
+def merge_neuroada(model: nn.Module) -> nn.Module:
+    """One-shot merge: W[i, idx[i, j]] += delta[i, j]; every NeuroAda layer becomes a plain nn.Linear."""
+    layers = neuroada_layers(model)
+    if not layers:
+        raise ValueError("model has no NeuroAda layers to merge")
+    for name, layer in layers.items():
+        set_submodule(model, name, layer.merged())
+    if hasattr(model, "neuroada_config"):
+        del model.neuroada_config
+    return model

@@ -1,0 +1,41 @@
+"""Every fine-tuning method behind one call: `prepare_method(model, method_cfg)`."""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Iterable, Mapping
+
+from torch import nn
+
+from .base import PreparedMethod
+from .full import prepare_full
+from .masked import masked_weight_decay_, prepare_masked
+from .neuroada import prepare_neuroada
+from .peft_methods import lora_rank_for_budget, prepare_lora
+
+METHODS = {
+    "neuroada": prepare_neuroada,
+    "lora": prepare_lora,
+    "dora": partial(prepare_lora, dora=True),
+    "full": prepare_full,
+    "masked": prepare_masked,
+}
+
+
+def prepare_method(
+    model: nn.Module,
+    cfg: Mapping[str, Any],
+    *,
+    extra_trainable: Iterable[str] = (),
+    calibration_batches=None,
+    weight_decay: float = 0.0,
+) -> PreparedMethod:
+    """Applies the method named `cfg["name"]` (neuroada, lora, dora, full, masked) to `model`."""
+    cfg = dict(cfg)
+    name = cfg.pop("name", None)
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; accepted: {', '.join(METHODS)}")
+    kwargs = {"weight_decay": weight_decay} if name == "masked" else {}
+    return METHODS[name](model, cfg, extra_trainable=tuple(extra_trainable), calibration_batches=calibration_batches, **kwargs)
+
+
+__all__ = ["METHODS", "PreparedMethod", "prepare_method", "lora_rank_for_budget", "masked_weight_decay_"]

@@ -1,0 +1,44 @@
+"""Finding the nn.Linear modules a method adapts, by peft-style names."""
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+from torch import nn
+
+
+def name_matches(name: str, patterns: Iterable[str]) -> bool:
+    for p in patterns:
+        if p.startswith("re:"):
+            if re.fullmatch(p[3:], name):
+                return True
+        elif name == p or name.endswith("." + p):
+            return True
+    return False
+
+
+def find_linear_targets(model: nn.Module, patterns: Iterable[str], exclude: Iterable[str] = ()) -> dict[str, nn.Linear]:
+    """Every nn.Linear whose qualified name matches; a clear error if none does."""
+    patterns, exclude = list(patterns), list(exclude)
+    found, non_linear = {}, []
+    for name, module in model.named_modules():
+        if not name or not name_matches(name, patterns) or name_matches(name, exclude):
+            continue
+        if isinstance(module, nn.Linear):
+            found[name] = module
+        else:
+            non_linear.append(f"{name} ({type(module).__name__})")
+    if not found:
+        linear_leaves = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)})
+        hint = f"; matched only non-Linear modules: {non_linear[:5]}" if non_linear else ""
+        raise ValueError(
+            f"target_modules {patterns} match no nn.Linear in {type(model).__name__}{hint}; "
+            f"its Linear layers are named: {linear_leaves}"
+        )
+    return found
+
+
+def set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, new)
