@@ -152,3 +152,10 @@ def test_targets_matching_nothing_and_misuse(tiny_llama):
     merge_neuroada(tiny_llama)
     with pytest.raises(ValueError, match="no NeuroAda layers"):
         merge_neuroada(tiny_llama)
+
+
+def test_heads_are_never_targets_even_when_names_match():
+    model = make_tiny_bert()
+    apply_neuroada(model, NeuroAdaConfig(k=2, target_modules=["re:.*"]), extra_trainable=["classifier", "bert.pooler"])
+    assert not any(n.startswith(("classifier", "bert.pooler")) for n in neuroada_layers(model))
+    assert all(p.requires_grad for p in model.bert.pooler.parameters())

@@ -41,7 +41,8 @@ def apply_neuroada(
     """
     if neuroada_layers(model):
         raise ValueError("model already has NeuroAda layers; merge_neuroada() it first")
-    targets = find_linear_targets(model, cfg.target_modules)
+    extra_trainable = list(extra_trainable)
+    targets = find_linear_targets(model, cfg.target_modules, exclude=extra_trainable)
     too_narrow = sorted({m.in_features for m in targets.values() if m.in_features < cfg.k})
     if too_narrow and cfg.selection not in ("random_global",):
         log.warning("k=%d exceeds in_features %s of some targets: their rows are selected whole", cfg.k, too_narrow)

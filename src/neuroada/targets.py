@@ -17,12 +17,19 @@ def name_matches(name: str, patterns: Iterable[str]) -> bool:
     return False
 
 
+def _inside(name: str, patterns: list[str]) -> bool:
+    """True if the module or one of its ancestors matches."""
+    parts = name.split(".")
+    return any(name_matches(".".join(parts[:i]), patterns) for i in range(1, len(parts) + 1))
+
+
 def find_linear_targets(model: nn.Module, patterns: Iterable[str], exclude: Iterable[str] = ()) -> dict[str, nn.Linear]:
-    """Every nn.Linear whose qualified name matches; a clear error if none does."""
+    """Every nn.Linear whose qualified name matches and that is not inside an `exclude` module
+    (e.g. a classification head trained densely); a clear error if none matches."""
     patterns, exclude = list(patterns), list(exclude)
     found, non_linear = {}, []
     for name, module in model.named_modules():
-        if not name or not name_matches(name, patterns) or name_matches(name, exclude):
+        if not name or not name_matches(name, patterns) or (exclude and _inside(name, exclude)):
             continue
         if isinstance(module, nn.Linear):
             found[name] = module

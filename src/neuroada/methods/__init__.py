@@ -11,6 +11,7 @@ from .full import prepare_full
 from .masked import masked_weight_decay_, prepare_masked
 from .neuroada import prepare_neuroada
 from .peft_methods import lora_rank_for_budget, prepare_lora
+from .validation import validate_method_config
 
 METHODS = {
     "neuroada": prepare_neuroada,
@@ -30,10 +31,9 @@ def prepare_method(
     weight_decay: float = 0.0,
 ) -> PreparedMethod:
     """Applies the method named `cfg["name"]` (neuroada, lora, dora, full, masked) to `model`."""
+    validate_method_config(cfg)
     cfg = dict(cfg)
-    name = cfg.pop("name", None)
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; accepted: {', '.join(METHODS)}")
+    name = cfg.pop("name")
     kwargs = {"weight_decay": weight_decay} if name == "masked" else {}
     return METHODS[name](model, cfg, extra_trainable=tuple(extra_trainable), calibration_batches=calibration_batches, **kwargs)
 

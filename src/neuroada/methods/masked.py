@@ -28,7 +28,8 @@ def apply_masked(model: nn.Module, cfg: dict[str, Any], extra_trainable: Iterabl
     ncfg = neuroada_config(cfg)
     if ncfg.selection in ("gradient", "random_global"):
         raise ValueError(f"masked baseline supports per-matrix selections, not {ncfg.selection!r}")
-    targets = find_linear_targets(model, ncfg.target_modules)
+    extra_trainable = list(extra_trainable)
+    targets = find_linear_targets(model, ncfg.target_modules, exclude=extra_trainable)
     model.requires_grad_(False)
     masked = {}
     for name, lin in targets.items():

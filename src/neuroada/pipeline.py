@@ -1,0 +1,217 @@
+"""One run: compose -> load task and model -> evaluate -> apply method -> train -> merge -> evaluate -> record."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding, set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from .evaluation import evaluate_classification, evaluate_generation
+from .methods import prepare_method
+from .methods.validation import validate_method_config
+from .models import load_model
+from .records import config_hash, data_hashes, git_state, library_versions, now_iso, write_record
+from .tasks import Task, load_task, resolve_data_dir
+from .tasks.datasets import tokenize_for_causal_lm, tokenize_for_classification
+from .training import KillAtStep, NeuroAdaTrainer, ResourceMonitor, training_arguments
+
+log = logging.getLogger(__name__)
+HEAD_MODULES = ("classifier", "score")  # sequence-classification heads, trained densely next to any method
+# Keys that do not change a run's result: left out of its id, so the same run resumes wherever it logs.
+VOLATILE_KEYS = ("output_root", "logger", "eval_batch_size", "resume", "data_dir", "debug")
+
+
+def method_tag(m: dict) -> str:
+    name = m["name"]
+    if name in ("neuroada", "masked"):
+        sel = "" if m.get("selection", "magnitude") == "magnitude" else f"-{m['selection']}"
+        return f"{name}-k{m['k']}{sel}"
+    if name in ("lora", "dora"):
+        return f"{name}-r{m['r']}" + (f"k{m['k_match']}" if m["r"] == "match" else "")
+    return name
+
+
+def run_id(cfg: dict) -> str:
+    base = cfg.get("run_name") or f"{cfg['model']['name']}_{cfg['task']['name']}_{method_tag(cfg['method'])}_s{cfg['seed']}"
+    return f"{base}_{config_hash(cfg, VOLATILE_KEYS)}"
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device=cuda but no CUDA device is available; use device=cpu or device=auto")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {name!r}; accepted: auto, cpu, cuda")
+    return torch.device(name)
+
+
+def evaluate(model, tokenizer, task: Task, cfg: dict, out_dir: Path | None, tag: str) -> dict[str, dict]:
+    """Metrics per eval set; predictions go to <out_dir>/predictions/<tag>_<set>.jsonl."""
+    results = {}
+    for set_name, examples in task.eval_sets.items():
+        if task.kind == "generation":
+            res = evaluate_generation(model, tokenizer, examples, task.answer_type_for(set_name), task.max_new_tokens,
+                                      batch_size=cfg["eval_batch_size"], aqua_fix=task.aqua_fix, prompt_template=task.prompt_template)
+        else:
+            res = evaluate_classification(model, tokenizer, examples, task.name, task.num_labels,
+                                          batch_size=cfg["eval_batch_size"], max_length=cfg["trainer"]["max_length"])
+        if out_dir is not None:
+            res.save_predictions(out_dir / "predictions" / f"{tag}_{set_name}.jsonl")
+        results[set_name] = res.metrics
+        log.info("%s %s: %s", tag, set_name, {k: round(v, 4) if isinstance(v, float) else v for k, v in res.metrics.items()})
+    return results
+
+
+def _train_features(task: Task, tokenizer, max_length: int) -> list[dict]:
+    if task.kind == "generation":
+        feats = tokenize_for_causal_lm(task.train, tokenizer, max_length, prompt_template=task.prompt_template)
+    else:
+        feats = tokenize_for_classification(task.train, tokenizer, max_length)
+    if not feats:
+        raise ValueError(f"task {task.name!r} has no training examples after tokenization")
+    return feats
+
+
+def _collator(task: Task, tokenizer):
+    if task.kind == "generation":
+        return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100, return_tensors="pt")
+    return DataCollatorWithPadding(tokenizer, return_tensors="pt")
+
+
+def _data_files(task_cfg: dict, data_dir: Path) -> list[Path]:
+    specs = task_cfg.get("train") or []
+    specs = specs if isinstance(specs, list) else [specs]
+    specs = specs + list((task_cfg.get("eval_sets") or {}).values())
+    return [data_dir / s["path"] for s in specs if isinstance(s, dict) and s.get("path") and (data_dir / s["path"]).exists()]
+
+
+def _setup_wandb(cfg: dict, run_dir: Path) -> list[str]:
+    if cfg["logger"]["name"] == "none":
+        return []
+    if cfg["logger"]["name"] != "wandb":
+        raise ValueError(f"unknown logger {cfg['logger']['name']!r}; accepted: wandb, none")
+    os.environ["WANDB_MODE"] = str(cfg["logger"]["mode"])
+    os.environ.setdefault("WANDB_PROJECT", cfg["logger"]["project"])
+    os.environ["WANDB_DIR"] = str(run_dir)
+    os.environ.setdefault("WANDB_SILENT", "true")
+    return ["wandb"]
+
+
+def _finish_wandb(summary: dict) -> str | None:
+    import wandb
+
+    if wandb.run is None:
+        return None
+    wandb.log(summary)
+    wandb.run.summary.update(summary)
+    run_dir = wandb.run.dir
+    wandb.finish()
+    return str(Path(run_dir).parent)
+
+
+def _flat_metrics(prefix: str, metrics: dict[str, dict]) -> dict[str, float]:
+    return {f"{prefix}/{s}/{k}": v for s, m in metrics.items() for k, v in m.items() if isinstance(v, (int, float))}
+
+
+def run(cfg: DictConfig | dict[str, Any]) -> dict:
+    """Runs one experiment and returns its record (also written to <output_root>/<run_id>/record.json)."""
+    cfg = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    t_start = time.perf_counter()
+    rid = run_id(cfg)
+    run_dir = Path(cfg["output_root"]) / rid
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = pick_device(cfg["device"])
+    set_seed(cfg["seed"])
+
+    validate_method_config(cfg["method"])  # config and data errors surface before any model is loaded
+    data_dir = resolve_data_dir(cfg.get("data_dir"))
+    task = load_task(cfg["task"], data_dir)
+    model, tokenizer = load_model(cfg["model"], num_labels=task.num_labels if task.kind != "generation" else None, dtype=cfg["dtype"])
+    model.to(device)
+    heads = [h for h in HEAD_MODULES if task.kind != "generation" and hasattr(model, h)]
+
+    before = evaluate(model, tokenizer, task, cfg, run_dir, "before") if cfg["eval_before"] else None
+
+    features = _train_features(task, tokenizer, cfg["trainer"]["max_length"])
+    collate = _collator(task, tokenizer)
+    method_cfg = dict(cfg["method"])
+    calib = None
+    if method_cfg.get("selection") == "gradient":
+        bs = cfg["trainer"]["batch_size"]
+        calib = [{k: v.to(device) for k, v in collate(features[i:i + bs]).items()} for i in range(0, min(len(features), bs * method_cfg["calibration_batches"]), bs)]
+    prepared = prepare_method(model, method_cfg, extra_trainable=heads, calibration_batches=calib, weight_decay=cfg["trainer"]["weight_decay"])
+    params = prepared.params
+    log.info("%s: %s", prepared.name, params)
+
+    report_to = _setup_wandb(cfg, run_dir)
+    resources = ResourceMonitor(device)
+    args = training_arguments(cfg["trainer"], str(run_dir / "checkpoints"), seed=cfg["seed"], report_to=report_to, run_name=rid, use_cpu=device.type == "cpu")
+    callbacks = list(prepared.callbacks)
+    if (cfg.get("debug") or {}).get("kill_at_step"):
+        callbacks.append(KillAtStep(int(cfg["debug"]["kill_at_step"])))
+    trainer = NeuroAdaTrainer(
+        model=prepared.model, args=args, train_dataset=features, data_collator=collate, callbacks=callbacks,
+        no_decay=prepared.no_decay, lean_checkpoints=prepared.name == "neuroada", resources=resources,
+    )
+    resume = get_last_checkpoint(args.output_dir) if cfg["resume"] and os.path.isdir(args.output_dir) else None
+    if resume:
+        log.info("resuming from %s", resume)
+    resources.start()
+    train_out = trainer.train(resume_from_checkpoint=resume)
+    resources.stop()
+    peak = resources.peak()
+    if not trainer.is_world_process_zero():  # other ranks only train; rank 0 saves, evaluates and records
+        return {"run_id": rid, "status": "completed", "rank": trainer.args.process_index}
+
+    prepared.save(run_dir / "adapter")
+    model = prepared.merge() if cfg["merge"] and prepared.mergeable else prepared.model
+    after = evaluate(model, tokenizer, task, cfg, run_dir, "after")
+
+    tokens = trainer.state.num_input_tokens_seen or 0
+    summary = {**_flat_metrics("after", after), **(_flat_metrics("before", before) if before else {}),
+               "train/tokens_per_s": tokens / resources.elapsed if resources.elapsed else 0.0,
+               "train/peak_memory_bytes": peak.get("cuda_max_allocated_bytes") or peak["cpu_peak_rss_bytes"]}
+    wandb_dir = _finish_wandb(summary) if report_to else None
+
+    record = {
+        "run_id": rid,
+        "status": "completed",
+        "created": now_iso(),
+        "model": cfg["model"]["name"],
+        "task": task.name,
+        "suite": task.suite,
+        "method": prepared.name,
+        "method_tag": method_tag(method_cfg),
+        "seed": cfg["seed"],
+        "config": cfg,
+        "trainable_params": params.trainable,
+        "total_params": params.base_total,
+        "trainable_percent": params.percent,
+        "primary_metric": task.primary_metric,
+        "metrics": after,
+        "metrics_before": before,
+        "eval_sizes": {k: len(v) for k, v in task.eval_sets.items()},
+        "train_examples": len(features),
+        "train": {"steps": trainer.state.global_step, "loss": train_out.training_loss, "resumed_from": resume,
+                  "train_time_s": resources.elapsed, "tokens": tokens,
+                  "tokens_per_s": tokens / resources.elapsed if resources.elapsed else None,
+                  "log_history": trainer.state.log_history},
+        "peak_memory": peak,
+        "wall_time_s": time.perf_counter() - t_start,
+        "device": str(device),
+        "versions": library_versions(),
+        "git": git_state(),
+        "data_dir": str(data_dir) if data_dir else None,
+        "data_sha256": data_hashes(_data_files(cfg["task"], data_dir)) if data_dir else {},
+        "wandb_dir": wandb_dir,
+    }
+    path = write_record(run_dir, record)
+    log.info("run record: %s", path)
+    return record

@@ -1,0 +1,129 @@
+"""A task: its train examples, its evaluation sets and how to score them."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from neuroada.tasks import glue
+from neuroada.tasks.errors import MissingDataError
+from neuroada.tasks.example import Example
+from neuroada.tasks.extraction import ANSWER_TYPES
+from neuroada.tasks.metrics import primary_metric
+from neuroada.tasks.prompts import TEMPLATES
+from neuroada.tasks.registry import SUITES
+from neuroada.tasks.sources import load_source, resolve_data_dir
+
+log = logging.getLogger(__name__)
+KINDS = ("generation", "classification", "regression")
+
+
+@dataclass
+class Task:
+    name: str
+    suite: str
+    kind: str
+    train: list[Example]
+    eval_sets: dict[str, list[Example]]
+    answer_type: str | None = None  # default for all eval sets; see answer_type_for
+    max_new_tokens: int | None = None
+    num_labels: int | None = None
+    prompt_template: str = "alpaca"
+    aqua_fix: bool = False
+    primary_metric: str = "accuracy"
+    eval_answer_types: dict[str, str] = field(default_factory=dict)
+    missing_eval_sets: list[str] = field(default_factory=list)
+
+    def answer_type_for(self, eval_name: str) -> str | None:
+        """The answer type of one eval set (AQuA inside the math suite is `letter`)."""
+        return self.eval_answer_types.get(eval_name, self.answer_type)
+
+
+def _subsample(examples: list[Example], limit: int | None, seed: int) -> list[Example]:
+    """A seeded subset that keeps the file order (deterministic for a given seed)."""
+    if limit is None or limit >= len(examples):
+        return examples
+    keep = sorted(random.Random(seed).sample(range(len(examples)), int(limit)))
+    return [examples[i] for i in keep]
+
+
+def _as_dict(task_cfg: Mapping | DictConfig) -> dict[str, Any]:
+    if isinstance(task_cfg, DictConfig):
+        return OmegaConf.to_container(task_cfg, resolve=True)
+    return dict(task_cfg)
+
+
+def _check(cfg: dict) -> None:
+    for key in ("name", "suite", "kind", "eval_sets"):
+        if key not in cfg:
+            raise ValueError(f"task config lacks {key!r}: {cfg}")
+    if cfg["suite"] not in SUITES:
+        raise ValueError(f"task {cfg['name']!r}: suite {cfg['suite']!r} not in {SUITES}")
+    if cfg["kind"] not in KINDS:
+        raise ValueError(f"task {cfg['name']!r}: kind {cfg['kind']!r} not in {KINDS}")
+    if cfg["kind"] == "generation" and cfg.get("answer_type") not in ANSWER_TYPES:
+        raise ValueError(f"task {cfg['name']!r}: answer_type must be one of {ANSWER_TYPES}")
+    if cfg.get("prompt_template", "alpaca") not in TEMPLATES:
+        raise ValueError(f"task {cfg['name']!r}: prompt_template must be one of {TEMPLATES}")
+
+
+def load_task(task_cfg: Mapping | DictConfig, data_dir: str | os.PathLike | None = None, *,
+              load_train: bool = True) -> Task:
+    """Build a Task from a conf/task/<name>.yaml mapping, reading data under `data_dir`
+    (see resolve_data_dir). `load_train=False` skips the train sources (evaluation-only runs)."""
+    cfg = _as_dict(task_cfg)
+    _check(cfg)
+    name, seed = cfg["name"], int(cfg.get("seed", 42))
+    root = resolve_data_dir(data_dir)
+
+    train: list[Example] = []
+    if load_train and cfg.get("train"):
+        sources = cfg["train"] if isinstance(cfg["train"], list) else [cfg["train"]]
+        for source in sources:
+            train.extend(load_source(source, root, name))
+        train = _subsample(train, cfg.get("max_train_samples"), seed)
+
+    eval_sets, missing, answer_types = {}, [], {}
+    for set_name, source in cfg["eval_sets"].items():
+        try:
+            eval_sets[set_name] = load_source(source, root, name)
+        except MissingDataError as error:
+            if len(cfg["eval_sets"]) == 1:
+                raise
+            if not cfg.get("skip_missing_eval_sets", False):
+                raise MissingDataError(
+                    f"{error} Or set task.skip_missing_eval_sets=true to evaluate on the other sets.",
+                    path=error.path, task=name) from error
+            log.warning("task %s: skipping eval set %s: %s", name, set_name, error)
+            missing.append(set_name)
+            continue
+        if source.get("answer_type"):
+            answer_types[set_name] = source["answer_type"]
+
+    if not eval_sets:
+        raise MissingDataError(f"task {name!r}: none of its eval sets is available", task=name)
+    if cfg.get("resplit") == "loreft":
+        if len(eval_sets) != 1:
+            raise ValueError(f"task {name!r}: resplit=loreft needs exactly one eval set (the dev set)")
+        selection, test = glue.loreft_resplit(next(iter(eval_sets.values())), seed)
+        eval_sets = {"validation": selection, "test": test}
+    elif cfg.get("resplit") is not None:
+        raise ValueError(f"task {name!r}: unknown resplit {cfg['resplit']!r} (only 'loreft')")
+
+    limit = cfg.get("max_eval_samples")
+    eval_sets = {k: _subsample(v, limit, seed) for k, v in eval_sets.items()}
+
+    return Task(
+        name=name, suite=cfg["suite"], kind=cfg["kind"], train=train, eval_sets=eval_sets,
+        answer_type=cfg.get("answer_type"), max_new_tokens=cfg.get("max_new_tokens"),
+        num_labels=cfg.get("num_labels"), prompt_template=cfg.get("prompt_template", "alpaca"),
+        aqua_fix=bool(cfg.get("aqua_fix", False)),
+        primary_metric=cfg.get("primary_metric") or (primary_metric(name) if cfg["suite"] == "glue" else "accuracy"),
+        eval_answer_types=answer_types, missing_eval_sets=missing,
+    )

@@ -1,0 +1,67 @@
+"""Every model x task x method combination (and every experiment preset) composes and resolves."""
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def hydra_conf():
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        yield
+
+
+def test_groups_hold_the_paper_options():
+    assert set(options("method")) >= {"neuroada", "lora", "dora", "full", "masked"}
+    assert set(options("model")) >= {"llama-7b", "llama-13b", "llama2-7b", "llama3-8b", "roberta-base", "roberta-large", "smollm2-135m", "minilm-l6", "tiny-llama"}
+    assert len([t for t in options("task") if t not in ("addition", "commonsense_15k", "commonsense_170k", "math_10k")]) == 23
+
+
+@pytest.mark.parametrize("group", ["model", "task", "method", "trainer", "logger"])
+def test_every_group_option_composes_through_hydra(hydra_conf, group):
+    for option in options(group):
+        cfg = OmegaConf.to_container(compose("config", overrides=[f"{group}={option}"]), resolve=True)
+        assert cfg[group]["name"] == option if group in ("model", "task", "method", "logger") else cfg[group]
+
+
+def test_every_model_task_method_combination_resolves(hydra_conf):
+    """Hydra places each group file under its key, so the cross product is the base config with the three
+    nodes swapped; resolving it checks every cross-group interpolation (e.g. method -> model targets)."""
+    base = compose("config")
+    nodes = {g: {o: compose("config", overrides=[f"{g}={o}"])[g] for o in options(g)} for g in ("model", "task", "method")}
+    count = 0
+    for model, model_node in nodes["model"].items():
+        for task, task_node in nodes["task"].items():
+            for method, method_node in nodes["method"].items():
+                cfg = base.copy()
+                cfg.model, cfg.task, cfg.method = model_node, task_node, method_node
+                resolved = OmegaConf.to_container(cfg, resolve=True)
+                assert (resolved["model"]["name"], resolved["task"]["name"], resolved["method"]["name"]) == (model, task, method)
+                if method != "full":
+                    assert resolved["method"]["target_modules"], (model, method)
+                count += 1
+    assert count == len(options("model")) * len(options("task")) * len(options("method"))
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_experiment_presets_compose(hydra_conf, experiment):
+    cfg = OmegaConf.to_container(compose("config", overrides=[f"experiment={experiment}"]), resolve=True)
+    model, suite, top = experiment.split("_")
+    assert cfg["model"]["name"].replace("-", "") == model
+    assert cfg["task"]["name"] == {"commonsense": "commonsense_170k", "math": "math_10k"}[suite]
+    assert cfg["method"]["k"] == int(top.removeprefix("top"))
+    assert cfg["trainer"]["precision"] == "bf16" and cfg["trainer"]["epochs"] == 3
+
+
+def test_unknown_group_option_is_a_clear_error(hydra_conf):
+    from hydra.errors import MissingConfigException
+
+    with pytest.raises(MissingConfigException, match="method"):
+        compose("config", overrides=["method=adapterx"])

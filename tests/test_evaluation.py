@@ -1,0 +1,190 @@
+"""Generation and classification evaluation on tiny in-process models."""
+
+import json
+
+import pytest
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+from transformers import BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForCausalLM
+from transformers import PreTrainedTokenizerFast
+
+from neuroada.evaluation import EvalResult, evaluate_classification, evaluate_generation
+from neuroada.tasks import Example
+
+FIELDS = {"index", "prompt", "generation", "extracted", "gold", "correct"}
+
+
+def byte_tokenizer(with_cls: bool = False, byte_decoder: bool = True) -> PreTrainedTokenizerFast:
+    """A byte-level tokenizer built in-process (no download): one token per byte, plus specials; no pad.
+    Without the byte decoder every token decodes to its own distinct character (random models emit
+    invalid UTF-8 that the byte decoder would collapse into U+FFFD)."""
+    vocab = {c: i for i, c in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    specials = ["<s>", "</s>", "[CLS]", "[SEP]", "[PAD]"]
+    vocab.update({s: len(vocab) + i for i, s in enumerate(specials)})
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if byte_decoder:
+        tok.decoder = decoders.ByteLevel()
+    if with_cls:
+        tok.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+            special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
+        return PreTrainedTokenizerFast(tokenizer_object=tok, cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]")
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>")
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return byte_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def raw_tok():
+    return byte_tokenizer(byte_decoder=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(raw_tok):
+    tok = raw_tok
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    return LlamaForCausalLM(config).float()
+
+
+def math_examples():
+    questions = ["What is 2+3?", "Ann has 12 pens and buys 30 more. How many pens does Ann have now?",
+                 "Compute 7 times 6.", "A much longer question about apples, oranges and 17 pears in a box?",
+                 "Sum 1 and 1.", "x"]
+    return [Example(instruction=q, answer=str(i)) for i, q in enumerate(questions)]
+
+
+class ScriptedModel(torch.nn.Module):
+    """Answers each prompt with a fixed text (looked up by instruction), recording the batches it sees."""
+
+    def __init__(self, tok, replies: dict[str, str]):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.tok, self.replies, self.batches = tok, replies, []
+
+    def generate(self, input_ids, attention_mask, generation_config):
+        self.batches.append((input_ids.clone(), attention_mask.clone(), generation_config))
+        rows = []
+        for ids in input_ids:
+            prompt = self.tok.decode(ids, skip_special_tokens=True)
+            reply = next(r for q, r in self.replies.items() if f"### Instruction:\n{q}\n" in prompt)
+            rows.append(self.tok(reply, add_special_tokens=False)["input_ids"] + [self.tok.eos_token_id])
+        width = max(map(len, rows)) + 2  # finished rows continue with pad, as generate() does
+        pad = generation_config.pad_token_id
+        new = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+        return torch.cat([input_ids, new], dim=1)
+
+
+def test_scripted_generation_is_scored_with_the_extraction_rules(tok):
+    examples = [Example(instruction="Q1", answer="42"), Example(instruction="Question two", answer="7"),
+                Example(instruction="Q3 is the longest one", answer="1000"), Example(instruction="Q4", answer="3")]
+    model = ScriptedModel(tok, {"Q1": "12 + 30 = 42. #### 42", "Question two": "It is 8.",
+                                "Q3 is the longest one": "That makes 1,000.", "Q4": "no idea"})
+    result = evaluate_generation(model, tok, examples, "number", max_new_tokens=8, batch_size=3)
+    assert isinstance(result, EvalResult)
+    assert result.metrics == {"accuracy": 0.5, "correct": 2, "n": 4}
+    by_gold = {p["gold"]: p for p in result.predictions}
+    assert by_gold["42"]["generation"] == "12 + 30 = 42. #### 42" and by_gold["42"]["extracted"] == 42.0
+    assert by_gold["7"]["correct"] is False and by_gold["1000"]["correct"] is True
+    assert by_gold["3"]["extracted"] is None
+    assert [p["index"] for p in result.predictions] == [0, 1, 2, 3]
+
+    # left padding in every batch, pad fallback to EOS, greedy config, tokenizer restored afterwards
+    assert tok.padding_side == "right" and tok.pad_token is None
+    for input_ids, mask, config in model.batches:
+        assert (mask[:, -1] == 1).all() and ((mask == 0).sum() == 0 or (mask[:, 0] == 0).any())
+        assert (input_ids[mask == 0] == tok.eos_token_id).all()
+        assert config.do_sample is False and config.num_beams == 1 and config.max_new_tokens == 8
+    assert any((mask == 0).any() for _, mask, _ in model.batches)
+
+
+def test_commonsense_and_aqua_flags(tok):
+    model = ScriptedModel(tok, {"B": "the correct answer is false", "P": "the correct answer is solution2",
+                                "M": "Answer: (C)"})
+    cs = [Example(instruction="B", answer="false"), Example(instruction="P", answer="solution1")]
+    result = evaluate_generation(model, tok, cs, "commonsense", max_new_tokens=32)
+    assert [p["extracted"] for p in result.predictions] == ["false", "solution2"]
+    assert result.metrics["accuracy"] == 0.5
+    aqua = [Example(instruction="M", answer="C")]
+    assert evaluate_generation(model, tok, aqua, "letter", 32).predictions[0]["extracted"] == "A"
+    assert evaluate_generation(model, tok, aqua, "letter", 32, aqua_fix=True).metrics["accuracy"] == 1.0
+
+
+def test_tiny_llama_batched_equals_unbatched_and_restores_state(raw_tok, tiny_llama):
+    tok = raw_tok
+    examples = math_examples()
+    tok.padding_side = "right"
+    tiny_llama.train()
+    batched = evaluate_generation(tiny_llama, tok, examples, "number", max_new_tokens=6, batch_size=4)
+    single = evaluate_generation(tiny_llama, tok, examples, "number", max_new_tokens=6, batch_size=1)
+    generations = [p["generation"] for p in batched.predictions]
+    assert generations == [p["generation"] for p in single.predictions]
+    assert len(set(generations)) > 1 and all(len(g.split(" ")) == 6 for g in generations)  # 6 tokens
+    assert tiny_llama.training and tok.padding_side == "right" and tok.pad_token is None
+    assert all(set(p) == FIELDS for p in batched.predictions)
+    assert [p["prompt"] for p in batched.predictions][0].endswith("What is 2+3?\n\n### Response:\n")
+    assert batched.metrics["n"] == 6 and 0.0 <= batched.metrics["accuracy"] <= 1.0
+
+
+def test_generation_matches_manual_greedy_decoding(raw_tok, tiny_llama):
+    tok = raw_tok
+    example = math_examples()[1]
+    [prediction] = evaluate_generation(tiny_llama, tok, [example], "number", max_new_tokens=5).predictions
+    ids = tok(prediction["prompt"], return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        for _ in range(5):
+            next_id = tiny_llama(ids).logits[0, -1].argmax()
+            if next_id == tok.eos_token_id:
+                break
+            ids = torch.cat([ids, next_id.view(1, 1)], dim=1)
+    prompt_len = len(tok(prediction["prompt"])["input_ids"])
+    assert prediction["generation"] == tok.decode(ids[0, prompt_len:], skip_special_tokens=True)
+
+
+def test_predictions_jsonl(tmp_path, tok):
+    model = ScriptedModel(tok, {"Q": "5"})
+    result = evaluate_generation(model, tok, [Example(instruction="Q", answer="5")], "number", 4)
+    path = result.save_predictions(tmp_path / "out" / "preds.jsonl")
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert rows == [{"index": 0, "prompt": rows[0]["prompt"], "generation": "5", "extracted": 5.0,
+                     "gold": "5", "correct": True}]
+
+
+@pytest.fixture(scope="module")
+def tiny_bert():
+    def build(num_labels):
+        torch.manual_seed(0)
+        config = BertConfig(vocab_size=270, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                            intermediate_size=64, max_position_embeddings=128, num_labels=num_labels)
+        return BertForSequenceClassification(config).eval()
+    return build
+
+
+def test_classification_metrics_and_predictions(tiny_bert):
+    tok = byte_tokenizer(with_cls=True)
+    examples = [Example(text_a=f"sentence {i}", text_b=f"other {i * 7}", label=i % 2) for i in range(10)]
+    model = tiny_bert(2)
+    result = evaluate_classification(model, tok, examples, "mrpc", num_labels=2, batch_size=4)
+    assert set(result.metrics) == {"accuracy", "f1", "n"} and result.metrics["n"] == 10
+    with torch.no_grad():
+        expected = [model(**tok(ex.text_a, ex.text_b, return_tensors="pt")).logits.argmax().item()
+                    for ex in examples]
+    assert [p["prediction"] for p in result.predictions] == expected  # padding does not change results
+    assert result.metrics["accuracy"] == sum(p == ex.label for p, ex in zip(expected, examples)) / 10
+    assert all(p["correct"] == (p["prediction"] == p["gold"]) for p in result.predictions)
+
+
+def test_regression_and_cola(tiny_bert):
+    tok = byte_tokenizer(with_cls=True)
+    stsb = [Example(text_a="a" * i, text_b="b", label=float(i % 5)) for i in range(1, 9)]
+    result = evaluate_classification(tiny_bert(1), tok, stsb, "stsb", num_labels=1)
+    assert set(result.metrics) == {"pearson", "spearmanr", "n"}
+    assert all(isinstance(p["prediction"], float) and p["correct"] is None for p in result.predictions)
+    cola = [Example(text_a="word " * i, label=i % 2) for i in range(6)]
+    assert "matthews_correlation" in evaluate_classification(tiny_bert(2), tok, cola, "cola", 2).metrics

@@ -1,0 +1,124 @@
+"""Resume after a kill, reproducibility, failures recorded, bad input caught before expensive work."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from neuroada.training import NonFiniteLossError
+from test_pipeline import REPO, TINY, tiny_cfg
+
+import neuroada.pipeline as pipeline
+
+FAST = [*TINY, "trainer.max_steps=4", "trainer.save_steps=2", "logger=none"]
+
+
+def run_cli(tmp_path, *overrides, check=True):
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    cmd = [sys.executable, "src/run.py", *FAST, f"output_root={tmp_path}", f"hydra.run.dir={tmp_path / 'hydra'}", *overrides]
+    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    if check:
+        assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
+def only_record(root: Path) -> dict:
+    records = list(root.glob("*/record.json"))
+    assert len(records) == 1, records
+    return json.loads(records[0].read_text())
+
+
+@pytest.mark.integration
+def test_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    run_cli(straight)
+    died = run_cli(killed, "+debug.kill_at_step=2", check=False)
+    assert died.returncode == 137, died.stderr[-2000:]
+    assert not list(killed.glob("*/record.json")) and list(killed.glob("*/checkpoints/checkpoint-2"))
+    run_cli(killed)  # the same command again
+    a, b = only_record(straight), only_record(killed)
+    assert a["run_id"] == b["run_id"]
+    assert b["train"]["resumed_from"].endswith("checkpoint-2") and a["train"]["resumed_from"] is None
+    assert a["metrics"] == b["metrics"] and b["train"]["steps"] == 4
+    wa = load_file(straight / a["run_id"] / "adapter" / "adapter.safetensors")
+    wb = load_file(killed / b["run_id"] / "adapter" / "adapter.safetensors")
+    assert wa.keys() == wb.keys() and all((wa[k] == wb[k]).all() for k in wa)
+    ckpt = killed / b["run_id"] / "checkpoints" / "checkpoint-2"
+    assert (ckpt / "trainable.safetensors").stat().st_size < 200_000  # deltas only, not the base model
+
+
+@pytest.mark.integration
+def test_same_command_and_seed_give_identical_results(tmp_path):
+    first = pipeline.run(tiny_cfg(tmp_path / "a", "logger=none", "trainer.max_steps=2", "eval_before=false"))
+    second = pipeline.run(tiny_cfg(tmp_path / "b", "logger=none", "trainer.max_steps=2", "eval_before=false"))
+    assert first["metrics"] == second["metrics"] and first["train"]["loss"] == second["train"]["loss"]
+    assert first["data_sha256"] == second["data_sha256"]
+    assert first["config"] == second["config"] | {"output_root": first["config"]["output_root"]}
+
+
+@pytest.mark.integration
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path):
+    with pytest.raises(NonFiniteLossError, match=r"at step \d+; stopped. Last checkpoint kept: .*checkpoint-1"):
+        pipeline.run(tiny_cfg(tmp_path, "logger=none", "trainer.lr=1e30", "trainer.save_steps=1", "eval_before=false", "trainer.max_grad_norm=0"))
+    assert list(tmp_path.glob("*/checkpoints/checkpoint-1"))
+
+
+@pytest.mark.integration
+def test_failed_job_in_a_multirun_is_recorded_and_the_sweep_goes_on(tmp_path):
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    cmd = [sys.executable, "src/run.py", "-m", *FAST, "trainer.max_steps=1", "eval_before=false", "method.selection=magnitude,gradient",
+           "method.calibration_batches=0", f"output_root={tmp_path}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    records = {r["config"]["method"]["selection"]: r for r in (json.loads(p.read_text()) for p in tmp_path.glob("*/record.json"))}
+    assert records["magnitude"]["status"] == "completed"
+    assert records["gradient"]["status"] == "failed" and "calibration" in records["gradient"]["error"]
+
+
+@pytest.mark.parametrize("override, match", [
+    ("method.k=0", "k must be an integer >= 1"),
+    ("method.selection=biggest", "unknown selection 'biggest'"),
+    ("data_dir=/nonexistent/data", "/nonexistent/data"),
+])
+def test_bad_input_fails_before_the_model_loads(tmp_path, monkeypatch, override, match):
+    def no_model(*a, **k):
+        raise AssertionError("the model was loaded before the bad input was caught")
+
+    monkeypatch.setattr(pipeline, "load_model", no_model)
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=["model=tiny-llama", "task=gsm8k", "logger=none", f"output_root={tmp_path}", override])
+    with pytest.raises((ValueError, FileNotFoundError), match=match):
+        pipeline.run(cfg)
+
+
+def test_target_modules_matching_nothing(tmp_path):
+    with pytest.raises(ValueError, match="match no nn.Linear"):
+        pipeline.run(tiny_cfg(tmp_path, "logger=none", "method.target_modules=[query]"))
+
+
+@pytest.mark.integration
+def test_two_process_ddp_matches_single_process(tmp_path):
+    """accelerate launch, 2 CPU processes (gloo), batch 4 each == one process with batch 8."""
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    common = ["trainer.max_steps=2", "eval_before=false", "trainer.save_steps=100"]
+    run_cli(single, *common, "trainer.batch_size=8")
+    env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", "conf/accelerate/ddp_cpu.yaml", "src/run.py", *FAST,
+           *common, "trainer.batch_size=4", f"output_root={ddp}", f"hydra.run.dir={tmp_path / 'hydra_ddp'}"]
+    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-4000:]
+    a, b = only_record(single), only_record(ddp)
+    assert b["train"]["steps"] == 2
+    wa = load_file(single / a["run_id"] / "adapter" / "adapter.safetensors")
+    wb = load_file(ddp / b["run_id"] / "adapter" / "adapter.safetensors")
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        if k.endswith(".delta"):
+            assert (wa[k] - wb[k]).abs().max() <= 1e-5 * max(1.0, wa[k].abs().max().item()), k
+        else:
+            assert (wa[k] == wb[k]).all(), k  # the index buffers are identical across ranks

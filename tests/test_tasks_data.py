@@ -1,0 +1,171 @@
+"""Every task config loads the real data in ../shared/data with the documented row counts."""
+
+import pytest
+
+from neuroada.tasks import MissingDataError, list_tasks, load_task, load_task_config
+from neuroada.tasks.extraction import label_set
+from neuroada.tasks.glue import read_tsv
+from neuroada.tasks.sources import load_source
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def cs15k(data_dir):
+    return load_task(load_task_config("commonsense_15k"), data_dir)
+
+
+TEST_SIZES = {"boolq": 3270, "piqa": 1838, "siqa": 1954, "hellaswag": 10042, "winogrande": 1267,
+              "arc_easy": 2376, "arc_challenge": 1172, "obqa": 500}
+MATH_SIZES = {"gsm8k": 1319, "svamp": 1000, "multiarith": 600, "addsub": 395, "aqua": 254}
+
+
+def test_all_23_tasks_and_suites_have_configs():
+    expected = set(TEST_SIZES) | set(MATH_SIZES) | {"singleeq", "mawps"} | {
+        "cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte"}
+    assert len(expected) == 23
+    assert set(list_tasks()) == expected | {"commonsense_15k", "commonsense_170k", "math_10k", "addition"}
+    assert set(list_tasks("glue")) == {"cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte"}
+
+
+def test_commonsense_suite_counts_and_labels(cs15k):
+    assert len(cs15k.train) == 10583
+    assert {k: len(v) for k, v in cs15k.eval_sets.items()} == TEST_SIZES
+    for name, examples in cs15k.eval_sets.items():
+        labels = {ex.answer for ex in examples}
+        assert labels <= set(label_set(examples[0].answer)), name
+        assert all(ex.output == f"the correct answer is {ex.answer}" for ex in examples)
+
+
+@pytest.mark.parametrize("name", sorted(TEST_SIZES))
+def test_single_commonsense_task(name, data_dir):
+    task = load_task(load_task_config(name), data_dir)
+    assert (task.suite, task.kind, task.answer_type, task.max_new_tokens) == ("commonsense", "generation",
+                                                                          "commonsense", 32)
+    assert list(task.eval_sets) == [name] and len(task.eval_sets[name]) == TEST_SIZES[name]
+    assert len(task.train) == 10583
+
+
+def test_hellaswag_converted_to_llm_adapters_prompt(cs15k):
+    first = cs15k.eval_sets["hellaswag"][0]
+    assert first.instruction.startswith(
+        "Please choose the correct ending to complete the given sentence: Roof shingle removal: "
+        "A man is sitting on a roof. he\n\nEnding1: is using wrap to wrap a pair of skis. Ending2: ")
+    assert first.instruction.endswith("\n\nAnswer format: ending1/ending2/ending3/ending4")
+    assert first.answer == "ending4"  # hub label "3"
+
+
+def test_math_suite_counts_skips_missing_and_sets_aqua_letter(data_dir):
+    task = load_task(load_task_config("math_10k"), data_dir)
+    assert len(task.train) == 9919
+    assert {k: len(v) for k, v in task.eval_sets.items()} == MATH_SIZES
+    assert task.missing_eval_sets == ["singleeq", "mawps"]
+    assert task.answer_type_for("aqua") == "letter" and task.answer_type_for("gsm8k") == "number"
+    assert task.max_new_tokens == 512
+    assert all(ex.answer in "ABCDE" for ex in task.eval_sets["aqua"])
+
+
+@pytest.mark.parametrize("name", sorted(MATH_SIZES))
+def test_single_math_task(name, data_dir):
+    task = load_task(load_task_config(name), data_dir)
+    assert list(task.eval_sets) == [name] and len(task.eval_sets[name]) == MATH_SIZES[name]
+    assert task.answer_type == ("letter" if name == "aqua" else "number")
+    assert len(task.train) == (7473 if name == "gsm8k" else 9919)
+
+
+def test_gsm8k_official_train_in_alpaca_format(data_dir):
+    task = load_task(load_task_config("gsm8k"), data_dir)
+    first = task.train[0]
+    assert first.instruction.startswith("Natalia sold clips to 48 of her friends")
+    assert first.output.endswith("#### 72") and first.answer == "72" and first.input == ""
+    test = task.eval_sets["gsm8k"]
+    assert all(ex.output.rsplit("####", 1)[1].strip().replace(",", "") == ex.answer for ex in test)
+    assert sum(float(ex.answer) < 0 for ex in test) == 2  # "-10" and "-3" keep their sign
+    assert any("," in ex.output.rsplit("####", 1)[1] for ex in task.train)  # gold "1,000"-style answers...
+    assert not any("," in ex.answer for ex in task.train)                  # ...are stored without commas
+
+
+@pytest.mark.parametrize("name", ["singleeq", "mawps", "commonsense_170k", "qqp", "mnli"])
+def test_missing_data_is_a_clear_error(name, data_dir):
+    with pytest.raises(MissingDataError) as info:
+        load_task(load_task_config(name), data_dir)
+    message = str(info.value)
+    assert str(data_dir) in message and repr(name) in message
+    assert "NEUROADA_DATA_DIR" in message and "hub" in message
+    assert isinstance(info.value, FileNotFoundError)
+
+
+@pytest.mark.parametrize("name", ["qqp", "mnli"])
+def test_glue_dev_missing_is_a_clear_error_even_without_train(name, data_dir):
+    with pytest.raises(MissingDataError, match=r"glue/(QQP/dev|MNLI/dev_matched)\.tsv"):
+        load_task(load_task_config(name), data_dir, load_train=False)
+
+
+GLUE_COUNTS = {  # official train / dev rows
+    "cola": (8551, 1043), "sst2": (67349, 872), "mrpc": (3668, 408), "stsb": (5749, 1500), "rte": (2490, 277),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GLUE_COUNTS))
+def test_glue_counts_and_loreft_resplit(name, data_dir):
+    task = load_task(load_task_config(name), data_dir)
+    n_train, n_dev = GLUE_COUNTS[name]
+    assert len(task.train) == n_train
+    assert set(task.eval_sets) == {"validation", "test"}
+    assert len(task.eval_sets["validation"]) == n_dev // 2
+    assert len(task.eval_sets["validation"]) + len(task.eval_sets["test"]) == n_dev
+    assert task.num_labels == (1 if name == "stsb" else 2)
+    assert task.kind == ("regression" if name == "stsb" else "classification")
+
+
+def test_qnli_dev_over_5000_gives_1000_for_selection(data_dir):
+    task = load_task(load_task_config("qnli"), data_dir, load_train=False)
+    assert len(task.eval_sets["validation"]) == 1000 and len(task.eval_sets["test"]) == 5463 - 1000
+    assert {ex.label for ex in task.eval_sets["test"]} == {0, 1}
+
+
+def test_resplit_is_seeded_and_deterministic(data_dir):
+    cfg = load_task_config("rte")
+    first = load_task(cfg, data_dir, load_train=False).eval_sets
+    again = load_task(cfg, data_dir, load_train=False).eval_sets
+    other = load_task({**cfg, "seed": 7}, data_dir, load_train=False).eval_sets
+    assert first == again and first != other
+    assert not {e.text_a + e.text_b for e in first["validation"]} & {e.text_a + e.text_b for e in first["test"]}
+
+
+def test_cola_headerless_and_mrpc_bom(data_dir):
+    cola = read_tsv("cola", data_dir / "glue/CoLA/train.tsv")
+    assert cola[0][0] == {"sentence": "Our friends won't buy this analysis, let alone the next one we propose.",
+                          "label": 1}
+    mrpc = load_source({"format": "glue_tsv", "path": "glue/MRPC/dev.tsv"}, data_dir, "mrpc")
+    assert mrpc[0].label == 1 and mrpc[0].text_a.startswith("He said the foodservice pie business")
+    assert mrpc[1].label == 0 and mrpc[1].text_b.startswith("His wife said he was \" 100 percent")
+
+
+def test_glue_samples_load_when_pointed_at(data_dir):
+    cfg = load_task_config("mnli")
+    cfg["train"]["path"] = "glue/MNLI/train_sample.tsv"
+    train = load_source(cfg["train"], data_dir, "mnli")
+    assert len(train) == 480 and {ex.label for ex in train} == {0, 1, 2}
+    assert len(load_source({"format": "glue_tsv", "path": "glue/QQP/train_sample.tsv"}, data_dir, "qqp")) == 320
+
+
+def test_stsb_scores_are_floats(data_dir):
+    task = load_task(load_task_config("stsb"), data_dir, load_train=False)
+    scores = [ex.label for ex in task.eval_sets["test"]]
+    assert all(isinstance(s, float) and 0.0 <= s <= 5.0 for s in scores) and len(set(scores)) > 10
+
+
+def test_max_samples_are_seeded_subsets_in_file_order(data_dir):
+    cfg = {**load_task_config("boolq"), "max_train_samples": 50, "max_eval_samples": 20}
+    task = load_task(cfg, data_dir)
+    again = load_task(cfg, data_dir)
+    assert len(task.train) == 50 and len(task.eval_sets["boolq"]) == 20
+    assert task.train == again.train and task.eval_sets == again.eval_sets
+    full = load_task(load_task_config("boolq"), data_dir).eval_sets["boolq"]
+    positions = [full.index(ex) for ex in task.eval_sets["boolq"]]
+    assert positions == sorted(positions) and positions != list(range(20))
