@@ -80,3 +80,9 @@ def test_unknown_method_and_bad_targets():
         prepare_method(make_tiny_llama(), {"name": "lora", "target_modules": ["nope"], "r": 2})
     with pytest.raises(ValueError, match="match no nn.Linear"):
         prepare_method(make_tiny_llama(), {"name": "masked", "target_modules": ["nope"], "k": 2})
+
+
+def test_masked_reports_its_selected_entries_as_trainable():
+    masked = prepare_method(make_tiny_llama(), {"name": "masked", "target_modules": TARGETS, "k": 3}).params
+    neuro = prepare_method(make_tiny_llama(), {"name": "neuroada", "target_modules": TARGETS, "k": 3}).params
+    assert masked.trainable == neuro.trainable and masked.base_total == neuro.base_total

@@ -52,7 +52,7 @@ def test_every_config_parses(name):
     assert spec.name == name
     assert spec.trust_remote_code is False
     expected = ({"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
-                if spec.arch == "causal_lm" else {"query", "key", "value", "dense"})
+                if spec.arch == "causal_lm" else {"query", "key", "value", "output.dense", "intermediate.dense"})
     assert set(spec.target_modules) == expected
 
 

@@ -103,12 +103,13 @@ def test_target_modules_matching_nothing(tmp_path):
 
 @pytest.mark.integration
 def test_two_process_ddp_matches_single_process(tmp_path):
-    """accelerate launch, 2 CPU processes (gloo), batch 4 each == one process with batch 8."""
+    """2 CPU processes (torchrun, gloo; accelerate's own launcher needs MPI for multi-CPU), batch 4 each ==
+    one process with batch 8. GPUs use `accelerate launch --config_file conf/accelerate/ddp.yaml` the same way."""
     single, ddp = tmp_path / "single", tmp_path / "ddp"
     common = ["trainer.max_steps=2", "eval_before=false", "trainer.save_steps=100"]
     run_cli(single, *common, "trainer.batch_size=8")
     env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", "conf/accelerate/ddp_cpu.yaml", "src/run.py", *FAST,
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517", "src/run.py", *FAST,
            *common, "trainer.batch_size=4", f"output_root={ddp}", f"hydra.run.dir={tmp_path / 'hydra_ddp'}"]
     out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-4000:]

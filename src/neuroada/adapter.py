@@ -23,6 +23,11 @@ def _install(model: nn.Module, patterns: Mapping[str, SparsePattern], cfg: Neuro
     for name, pattern in patterns.items():
         base = model.get_submodule(name)
         set_submodule(model, name, NeuroAdaLinear(base, pattern, cfg.kernel))
+    # DDP would broadcast the index buffers, but gloo and NCCL reject int16. They are deterministic (same
+    # weights, same seed) and `pattern_digest` lets a trainer check that the ranks agree.
+    ignored = set(getattr(model, "_ddp_params_and_buffers_to_ignore", ()))
+    ignored |= {f"{n}.{b}" for n in patterns for b in ("neuroada_idx", "neuroada_rows")}
+    model._ddp_params_and_buffers_to_ignore = sorted(ignored)
     model.neuroada_config = cfg
     return model
 
@@ -81,6 +86,19 @@ def mark_trainable(model: nn.Module, names: Iterable[str]) -> None:
         raise ValueError(f"extra_trainable {names} match no module of {type(model).__name__}")
     for m in hit:
         m.requires_grad_(True)
+
+
+def pattern_digest(model: nn.Module) -> str:
+    """sha256 of every layer's selected entries: equal on all ranks of a consistent distributed run."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, layer in sorted(neuroada_layers(model).items()):
+        h.update(name.encode())
+        for t in (layer.neuroada_idx, layer.neuroada_rows):
+            if t is not None:
+                h.update(t.detach().cpu().numpy().tobytes())
+    return h.hexdigest()
 
 
 @torch.no_grad()

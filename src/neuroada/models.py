@@ -45,6 +45,7 @@ class ModelSpec:
     trust_remote_code: bool = False
     pad_token: str | None = None
     target_modules: tuple[str, ...] = ()
+    lora_target_modules: tuple[str, ...] = ()  # the paper's LoRA/DoRA baselines: q, k, v, up, down
     tokenizer_from: str | None = None
     tiny: Mapping[str, Any] | None = None
     seed: int = 0

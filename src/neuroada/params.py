@@ -35,6 +35,7 @@ def param_report(model: nn.Module) -> ParamReport:
         seen.add(id(p))
         n = p.numel()
         total += n
-        trainable += n if p.requires_grad else 0
+        if p.requires_grad:
+            trainable += getattr(p, "neuroada_trainable", n)  # masked baseline: only its selected entries train
         added += n if any(m in name for m in ADDED_MARKERS) else 0
     return ParamReport(trainable, total, total - added)

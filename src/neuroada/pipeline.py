@@ -19,7 +19,7 @@ from .models import load_model
 from .records import config_hash, data_hashes, git_state, library_versions, now_iso, write_record
 from .tasks import Task, load_task, resolve_data_dir
 from .tasks.datasets import tokenize_for_causal_lm, tokenize_for_classification
-from .training import KillAtStep, NeuroAdaTrainer, ResourceMonitor, training_arguments
+from .training import KillAtStep, NeuroAdaTrainer, PatternConsistencyCheck, ResourceMonitor, training_arguments
 
 log = logging.getLogger(__name__)
 HEAD_MODULES = ("classifier", "score")  # sequence-classification heads, trained densely next to any method
@@ -153,7 +153,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     report_to = _setup_wandb(cfg, run_dir)
     resources = ResourceMonitor(device)
     args = training_arguments(cfg["trainer"], str(run_dir / "checkpoints"), seed=cfg["seed"], report_to=report_to, run_name=rid, use_cpu=device.type == "cpu")
-    callbacks = list(prepared.callbacks)
+    callbacks = list(prepared.callbacks) + ([PatternConsistencyCheck()] if prepared.name == "neuroada" else [])
     if (cfg.get("debug") or {}).get("kill_at_step"):
         callbacks.append(KillAtStep(int(cfg["debug"]["kill_at_step"])))
     trainer = NeuroAdaTrainer(

@@ -71,7 +71,7 @@ def now_iso() -> str:
 
 
 def write_record(run_dir: Path, record: dict) -> Path:
-    record = {"schema_version": SCHEMA_VERSION, **record}
+    record.setdefault("schema_version", SCHEMA_VERSION)  # in place: the caller's record carries it too
     path = Path(run_dir) / RECORD_FILE
     atomic_write_json(path, record)
     return path

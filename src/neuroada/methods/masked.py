@@ -38,6 +38,7 @@ def apply_masked(model: nn.Module, cfg: dict[str, Any], extra_trainable: Iterabl
             frozen = torch.ones(lin.weight.shape, dtype=torch.bool, device=lin.weight.device)
             frozen[p.row_index(), p.idx.flatten().long()] = False
         lin.weight.neuroada_frozen = frozen  # dense mask, as the in-situ methods keep
+        lin.weight.neuroada_trainable = p.nnz
         lin.weight.requires_grad_(True)
         lin.weight.register_post_accumulate_grad_hook(_zero_frozen_grad)
         masked[f"{name}.weight"] = lin.weight

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# CPU-scale reproduction of the paper's comparison (issue: paper figures), sized for a 2-core machine.
+#   bash experiments/cpu_scale/run.sh [commonsense|glue|all]      (outputs: results/runs/cpu_scale/)
+# Learning rates per method were set once, without tuning, and are the same for every task.
+# Budget on 2 cores (estimate): commonsense ~1 h (6 runs), GLUE ~1-1.5 h (5 tasks x 6 methods x 3 seeds).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PY:-.venv/bin/python}
+OUT=${OUT:-results/runs/cpu_scale}
+what=${1:-all}
+COMMON=(logger=none "output_root=$OUT")
+
+# r=match sets LoRA/DoRA's rank to NeuroAda k=20's parameter count on the same targets.
+commonsense() {
+  local base=(model=smollm2-135m task=commonsense_15k task.max_train_samples=800 task.max_eval_samples=100
+              task.skip_missing_eval_sets=true trainer.max_steps=-1 trainer.epochs=1 trainer.batch_size=16
+              trainer.max_length=256 trainer.save_steps=1000 "${COMMON[@]}")
+  "$PY" src/run.py -m "${base[@]}" method=neuroada method.k=1,20 trainer.lr=1e-2
+  "$PY" src/run.py -m "${base[@]}" method=lora,dora method.r=match method.k_match=20 trainer.lr=2e-3
+  "$PY" src/run.py -m "${base[@]}" method=masked method.k=20 trainer.lr=1e-3
+  "$PY" src/run.py -m "${base[@]}" method=full trainer.lr=5e-5
+}
+
+glue() {
+  local base=(model=minilm-l6 task=cola,sst2,mrpc,stsb,rte seed=1,2,3 task.max_train_samples=2000 trainer.max_steps=-1
+              trainer.epochs=2 trainer.batch_size=32 trainer.max_length=128 trainer.save_steps=10000 eval_batch_size=64 "${COMMON[@]}")
+  "$PY" src/run.py -m "${base[@]}" method=neuroada method.k=1,20 trainer.lr=5e-3
+  "$PY" src/run.py -m "${base[@]}" method=lora,dora method.r=match method.k_match=20 trainer.lr=1e-3
+  "$PY" src/run.py -m "${base[@]}" method=masked method.k=20 trainer.lr=5e-4
+  "$PY" src/run.py -m "${base[@]}" method=full trainer.lr=5e-5
+}
+
+case "$what" in
+  commonsense) commonsense ;;
+  glue) glue ;;
+  all) glue; commonsense ;;
+  *) echo "usage: $0 [commonsense|glue|all]" >&2; exit 2 ;;
+esac

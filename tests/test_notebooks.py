@@ -1,0 +1,60 @@
+"""Every analysis notebook runs (nbclient) on fixture results and writes its tables and figures."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
+from fixture_results import make_fixture_results  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+# What each notebook must produce from the fixture results (relative to the results root).
+EXPECTED = {
+    "comparison_tables": [f"tables/{s}.{ext}" for s in ("commonsense", "math", "synthetic") for ext in ("md", "tex", "csv")]
+    + ["tables/runs.md", "tables/runs.tex", "figures/scores_commonsense.png", "figures/scores_math.png"],
+    "memory": [f"figures/memory_{kind}_{m}.png" for kind in ("by_method", "vs_k") for m in ("llama-7b", "llama3-8b")]
+    + ["figures/memory_validation.png", "figures/memory_runs.png", "tables/memory.md", "tables/memory.tex",
+       "tables/memory_validation.md", "tables/memory_validation.tex"],
+}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    return make_fixture_results(tmp_path_factory.mktemp("results"))
+
+
+def test_every_notebook_is_covered_and_paired():
+    notebooks = {p.stem for p in NOTEBOOKS.glob("*.ipynb")}
+    assert notebooks == set(EXPECTED)
+    for name in notebooks:
+        assert (NOTEBOOKS / f"{name}.py").is_file(), f"{name}.ipynb has no paired .py"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_paired_py_and_ipynb_agree(name):
+    """The .py (percent format) is the reviewed source; the .ipynb must hold the same cells, without outputs."""
+    ipynb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    py = jupytext.read(NOTEBOOKS / f"{name}.py")
+    assert [(c.cell_type, c.source) for c in ipynb.cells] == [(c.cell_type, c.source) for c in py.cells]
+    assert all(not c.get("outputs") for c in ipynb.cells if c.cell_type == "code"), "commit notebooks without outputs"
+    assert "ipynb,py:percent" in str(ipynb.metadata.get("jupytext", {}).get("formats", "")) or (NOTEBOOKS / "jupytext.toml").is_file()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_notebook_executes_on_fixture_results(name, results, monkeypatch):
+    monkeypatch.setenv("NEUROADA_RESULTS", str(results))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    for rel in EXPECTED[name]:
+        path = results / rel
+        assert path.is_file(), f"{name} did not write {rel}"
+        assert path.stat().st_size > 0, f"{name} wrote an empty {rel}"
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
