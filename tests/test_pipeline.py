@@ -60,3 +60,21 @@ def test_multirun_over_k_writes_one_record_per_k(tmp_path):
     assert sorted(r["config"]["method"]["k"] for r in records) == [1, 3]
     assert len({r["run_id"] for r in records}) == 2
     assert records[0]["trainable_params"] != records[1]["trainable_params"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("method", ["neuroada", "lora"])
+def test_glue_classification_run_on_minilm(tmp_path, method):
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[
+            "model=minilm-l6", "task=stsb" if method == "lora" else "task=sst2", f"method={method}", "method.k=4" if method == "neuroada" else "method.r=4",
+            "task.max_train_samples=64", "task.max_eval_samples=40", "trainer.max_steps=3", "trainer.batch_size=16",
+            "trainer.max_length=64", "trainer.lr=1e-3", "logger=none", f"output_root={tmp_path}"])
+    record = run(cfg)
+    assert set(record["metrics"]) == {"validation", "test"}
+    if method == "neuroada":  # SST-2: accuracy; the head is trained densely and merged deltas leave plain Linears
+        assert 0.0 <= record["metrics"]["test"]["accuracy"] <= 1.0 and record["primary_metric"] == "accuracy"
+    else:  # STS-B: regression head, Pearson/Spearman
+        assert {"pearson", "spearmanr"} <= set(record["metrics"]["test"]) and record["primary_metric"] == "pearson"
+    preds = (tmp_path / record["run_id"] / "predictions" / "after_test.jsonl").read_text().splitlines()
+    assert len(preds) == 40

@@ -91,7 +91,8 @@ def resolve_kernel(name: str, device: torch.device) -> str:
     return AUTO_KERNEL.get(device.type, "dense_gather")
 
 
-# Chosen from `python experiments/bench/kernels.py` (results/bench/kernels_cpu.json).
+# Chosen from `python experiments/bench/bench.py --suite all` (results/bench/bench_cpu.json): on CPU
+# sampled_addmm and dense_gather are within noise at the SmolLM2 shape; gather_bmm is slower.
 AUTO_KERNEL = {"cpu": "sampled_addmm", "cuda": "sampled_addmm"}
 
 
