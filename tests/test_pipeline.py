@@ -34,6 +34,9 @@ def test_end_to_end_record_and_wandb(tmp_path, monkeypatch):
     assert record["train"]["steps"] == 4 and record["train"]["tokens"] > 0 and record["train"]["tokens_per_s"] > 0
     assert record["trainable_params"] == 20 * sum([64, 32, 32, 64, 128, 128, 64]) * 2  # k * sum(d_out), 2 layers
     assert record["peak_memory"]["cpu_peak_rss_bytes"] > 0
+    tracked = record["peak_memory"]["tracked_bytes"]
+    assert tracked["optimizer_state"] >= 2 * 4 * record["trainable_params"] and tracked["activations"] > 0
+    assert tracked["accounted"] == sum(tracked[k] for k in ("parameters", "buffers", "gradients", "optimizer_state", "activations"))
     assert record["versions"]["torch"] and "commit" in record["git"]
     assert set(record["metrics"]["addition"]) >= {"accuracy", "n"} and record["metrics"]["addition"]["n"] == 6
     preds = (run_dir / "predictions" / "after_addition.jsonl").read_text().splitlines()

@@ -115,7 +115,7 @@ def _attached_tensors(p: Tensor) -> list[Tensor]:
     return [v for v in vars(p).values() if isinstance(v, Tensor)] if hasattr(p, "__dict__") else []
 
 
-def _optimizer_tensors(opt: torch.optim.Optimizer | None) -> list[Tensor]:
+def optimizer_tensors(opt: torch.optim.Optimizer | None) -> list[Tensor]:
     if opt is None:
         return []
     return [v for state in opt.state.values() for v in state.values() if isinstance(v, Tensor)]
@@ -247,7 +247,7 @@ def measure_step_memory(
     if is_cuda:
         torch.cuda.synchronize(device)
         cuda_peak = torch.cuda.max_memory_allocated(device)
-    opt_bytes, _ = unique_nbytes(_optimizer_tensors(opt), exclude=static_keys)
+    opt_bytes, _ = unique_nbytes(optimizer_tensors(opt), exclude=static_keys)
     _zero_grad(model, opt)
 
     activations = sum(saved.values())
@@ -273,3 +273,41 @@ def _zero_grad(model: nn.Module, opt: torch.optim.Optimizer | None) -> None:
     if opt is not None:
         opt.zero_grad(set_to_none=True)
     model.zero_grad(set_to_none=True)
+
+
+def tracked_training_memory(model: nn.Module, optimizer: torch.optim.Optimizer | None, activations: int | None) -> dict[str, int | None]:
+    """The tensor memory of a training run, by category, from the live model and optimizer after training
+    and the activations a real step saved (see `SavedActivations`)."""
+    params, keys = unique_nbytes(model.parameters())
+    grads = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    optim = unique_nbytes(optimizer_tensors(optimizer))[0]
+    buffers = unique_nbytes(itertools.chain(model.buffers(), *(_attached_tensors(p) for p in model.parameters())), keys)[0]
+    parts = {"parameters": params, "buffers": buffers, "gradients": grads, "optimizer_state": optim, "activations": activations}
+    parts["accounted"] = None if activations is None else sum(v for v in parts.values())
+    return parts
+
+
+class SavedActivations:
+    """Counts the unique non-parameter storages saved for backward while active (one training step)."""
+
+    def __init__(self, model: nn.Module):
+        self.params = {storage_key(p) for p in model.parameters()}
+        self.sizes: dict[int, int] = {}
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
+
+    def _pack(self, t: Tensor) -> Tensor:
+        key = storage_key(t)
+        if key not in self.params:
+            self.sizes.setdefault(key, storage_nbytes(t))
+        return t
+
+    @property
+    def nbytes(self) -> int:
+        return sum(self.sizes.values())
+
+    def __enter__(self):
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._hooks.__exit__(*exc)

@@ -13,6 +13,7 @@ from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding, set_se
 from transformers.trainer_utils import get_last_checkpoint
 
 from .evaluation import evaluate_classification, evaluate_generation
+from .memory import tracked_training_memory
 from .methods import prepare_method
 from .methods.validation import validate_method_config
 from .models import load_model
@@ -167,6 +168,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     train_out = trainer.train(resume_from_checkpoint=resume)
     resources.stop()
     peak = resources.peak()
+    peak["tracked_bytes"] = tracked_training_memory(trainer.model, trainer.optimizer, trainer.saved_activation_bytes)
     if not trainer.is_world_process_zero():  # other ranks only train; rank 0 saves, evaluates and records
         return {"run_id": rid, "status": "completed", "rank": trainer.args.process_index}
 

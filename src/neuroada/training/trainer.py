@@ -8,6 +8,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import Trainer
 
+from ..memory import SavedActivations
+
 
 TRAINABLE_FILE = "trainable.safetensors"
 
@@ -26,12 +28,18 @@ class NeuroAdaTrainer(Trainer):
         self.no_decay = set(no_decay)
         self.lean_checkpoints = lean_checkpoints
         self.resources = resources
+        self.saved_activation_bytes: int | None = None  # measured on the first training step
 
     def get_decay_parameter_names(self, model):
         return [n for n in super().get_decay_parameter_names(model) if n not in self.no_decay]
 
     def training_step(self, model, inputs, num_items_in_batch=None):
-        loss = super().training_step(model, inputs, num_items_in_batch)
+        if self.saved_activation_bytes is None:
+            with SavedActivations(model) as saved:
+                loss = super().training_step(model, inputs, num_items_in_batch)
+            self.saved_activation_bytes = saved.nbytes
+        else:
+            loss = super().training_step(model, inputs, num_items_in_batch)
         if not torch.isfinite(loss).all():
             last = _last_checkpoint(self.args.output_dir)
             raise NonFiniteLossError(
