@@ -60,8 +60,9 @@ def test_experiment_presets_compose(hydra_conf, experiment):
     assert cfg["trainer"]["precision"] == "bf16" and cfg["trainer"]["epochs"] == 3
 
 
-def test_unknown_group_option_is_a_clear_error(hydra_conf):
+@pytest.mark.parametrize("group", ["model", "task", "method"])
+def test_unknown_group_option_is_a_clear_error(hydra_conf, group):
     from hydra.errors import MissingConfigException
 
-    with pytest.raises(MissingConfigException, match="method"):
-        compose("config", overrides=["method=adapterx"])
+    with pytest.raises(MissingConfigException, match=rf"(?s)Could not find '{group}/nonexistent'.*Available options in '{group}'"):
+        compose("config", overrides=[f"{group}=nonexistent"])
