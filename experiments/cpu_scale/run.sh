@@ -2,7 +2,9 @@
 # CPU-scale reproduction of the paper's comparison (issue: paper figures), sized for a 2-core machine.
 #   bash experiments/cpu_scale/run.sh [commonsense|glue|all]      (outputs: results/runs/cpu_scale/)
 # Learning rates per method were set once, without tuning, and are the same for every task.
-# Budget on 2 cores (estimate): commonsense ~1 h (6 runs), GLUE ~1-1.5 h (5 tasks x 6 methods x 3 seeds).
+# Budget on 2 cores (estimates): GLUE 90 runs (5 tasks x 6 methods x 3 seeds) at 1-4 min each, ~3 h (one measured
+# run: MiniLM + NeuroAda k=20 on RTE, 126 steps, 259 s wall); commonsense 6 runs at ~10 min each, ~1 h.
+# Not yet run to completion: no results from it are committed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
