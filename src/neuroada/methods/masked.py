@@ -20,8 +20,15 @@ from .base import PreparedMethod
 from .neuroada import neuroada_config
 
 
+def _frozen_mask(param: torch.Tensor) -> torch.Tensor:
+    """The dense mask, moved along lazily: it is an attribute, so `model.to(device)` does not move it."""
+    if param.neuroada_frozen.device != param.device:
+        param.neuroada_frozen = param.neuroada_frozen.to(param.device)
+    return param.neuroada_frozen
+
+
 def _zero_frozen_grad(param: torch.Tensor) -> None:
-    param.grad.masked_fill_(param.neuroada_frozen, 0)
+    param.grad.masked_fill_(_frozen_mask(param), 0)
 
 
 def apply_masked(model: nn.Module, cfg: dict[str, Any], extra_trainable: Iterable[str] = (), calibration_batches=None) -> dict[str, nn.Parameter]:
@@ -52,7 +59,7 @@ def masked_weight_decay_(params: Iterable[torch.Tensor], lr: float, weight_decay
     if weight_decay == 0:
         return
     for p in params:
-        p[~p.neuroada_frozen] *= 1.0 - lr * weight_decay
+        p[~_frozen_mask(p)] *= 1.0 - lr * weight_decay
 
 
 class MaskedWeightDecayCallback(TrainerCallback):
