@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+from transformers import PreTrainedTokenizerFast
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,3 +54,22 @@ def tiny_batch():
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(1, 97, (3, 11), generator=g)
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids.clone()}
+
+
+def byte_tokenizer(with_cls: bool = False, byte_decoder: bool = True) -> PreTrainedTokenizerFast:
+    """A byte-level tokenizer built in-process (no download): one token per byte, plus specials; no pad.
+    Without the byte decoder every token decodes to its own distinct character (random models emit
+    invalid UTF-8 that the byte decoder would collapse into U+FFFD)."""
+    vocab = {c: i for i, c in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    specials = ["<s>", "</s>", "[CLS]", "[SEP]", "[PAD]"]
+    vocab.update({s: len(vocab) + i for i, s in enumerate(specials)})
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if byte_decoder:
+        tok.decoder = decoders.ByteLevel()
+    if with_cls:
+        tok.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+            special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
+        return PreTrainedTokenizerFast(tokenizer_object=tok, cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]")
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>")

@@ -1,28 +1,11 @@
 """Prompts and tokenization for training."""
 
 import pytest
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-from transformers import PreTrainedTokenizerFast
+from conftest import byte_tokenizer
 
 from neuroada.tasks import Example
 from neuroada.tasks.datasets import IGNORE_INDEX, tokenize_for_causal_lm, tokenize_for_classification
 from neuroada.tasks.prompts import build_prompt
-
-
-def byte_tokenizer(with_cls: bool = False) -> PreTrainedTokenizerFast:
-    """A byte-level tokenizer built in-process (no download): one token per byte, plus specials."""
-    vocab = {c: i for i, c in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
-    specials = ["<s>", "</s>", "[CLS]", "[SEP]", "[PAD]"]
-    vocab.update({s: len(vocab) + i for i, s in enumerate(specials)})
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    if with_cls:
-        tok.post_processor = processors.TemplateProcessing(
-            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-            special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
-        return PreTrainedTokenizerFast(tokenizer_object=tok, cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]")
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>")
 
 
 def test_alpaca_prompt_with_and_without_input():
