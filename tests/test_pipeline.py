@@ -48,7 +48,7 @@ def test_end_to_end_record_and_wandb(tmp_path, monkeypatch):
     wandb_files = list(Path(record["wandb_dir"]).rglob("*.wandb"))
     assert wandb_files, f"no offline W&B run under {record['wandb_dir']}"
     blob = wandb_files[0].read_bytes()
-    for key in (b"train/loss", b"tokens_per_s", b"after/addition/accuracy"):
+    for key in (b"train/loss", b"tokens_per_s", b"peak_memory_mb", b"after/addition/accuracy", b"memory/activations_bytes"):
         assert key in blob, key
 
 

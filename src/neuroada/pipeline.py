@@ -179,7 +179,8 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     tokens = trainer.state.num_input_tokens_seen or 0
     summary = {**_flat_metrics("after", after), **(_flat_metrics("before", before) if before else {}),
                "train/tokens_per_s": tokens / resources.elapsed if resources.elapsed else 0.0,
-               "train/peak_memory_bytes": peak.get("cuda_max_allocated_bytes") or peak["cpu_peak_rss_bytes"]}
+               "train/peak_memory_bytes": peak.get("cuda_max_allocated_bytes") or peak["cpu_peak_rss_bytes"],
+               **{f"memory/{k}_bytes": v for k, v in peak["tracked_bytes"].items() if v is not None}}
     wandb_dir = _finish_wandb(summary) if report_to else None
 
     record = {
