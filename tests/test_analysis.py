@@ -185,7 +185,7 @@ def test_write_tables_writes_every_suite_and_the_run_summary(tmp_path):
     for p in written:
         assert p.stat().st_size > 0
     md = (root / "tables" / "commonsense.md").read_text()
-    assert "| LLaMA-7B | NeuroAda (k=20) | commonsense_170k | reported | 0.404 | 73.1 |" in md
+    assert "| LLaMA-7B | NeuroAda (k=20) | commonsense170k | reported | 0.404 | 73.1 |" in md
     assert "difference" in md
     assert "%" not in (root / "tables" / "commonsense.tex").read_text().replace(r"\%", "")
     summary = runs_table(runs_frame(root / "runs"), metrics_frame(root / "runs"))

@@ -21,7 +21,7 @@ def hydra_conf():
 def test_groups_hold_the_paper_options():
     assert set(options("method")) >= {"neuroada", "lora", "dora", "full", "masked"}
     assert set(options("model")) >= {"llama-7b", "llama-13b", "llama2-7b", "llama3-8b", "roberta-base", "roberta-large", "smollm2-135m", "minilm-l6", "tiny-llama"}
-    assert len([t for t in options("task") if t not in ("addition", "commonsense_15k", "commonsense_170k", "math_10k")]) == 23
+    assert len([t for t in options("task") if t not in ("addition", "commonsense15k", "commonsense170k", "math10k")]) == 23
 
 
 @pytest.mark.parametrize("group", ["model", "task", "method", "trainer", "logger"])
@@ -55,7 +55,7 @@ def test_experiment_presets_compose(hydra_conf, experiment):
     cfg = OmegaConf.to_container(compose("config", overrides=[f"experiment={experiment}"]), resolve=True)
     model, suite, top = experiment.split("_")
     assert cfg["model"]["name"].replace("-", "") == model
-    assert cfg["task"]["name"] == {"commonsense": "commonsense_170k", "math": "math_10k"}[suite]
+    assert cfg["task"]["name"] == {"commonsense": "commonsense170k", "math": "math10k"}[suite]
     assert cfg["method"]["k"] == int(top.removeprefix("top"))
     assert cfg["trainer"]["precision"] == "bf16" and cfg["trainer"]["epochs"] == 3
 

@@ -16,7 +16,7 @@ def _offline(monkeypatch):
 
 @pytest.fixture(scope="module")
 def cs15k(data_dir):
-    return load_task(load_task_config("commonsense_15k"), data_dir)
+    return load_task(load_task_config("commonsense15k"), data_dir)
 
 
 TEST_SIZES = {"boolq": 3270, "piqa": 1838, "siqa": 1954, "hellaswag": 10042, "winogrande": 1267,
@@ -28,7 +28,7 @@ def test_all_23_tasks_and_suites_have_configs():
     expected = set(TEST_SIZES) | set(MATH_SIZES) | {"singleeq", "mawps"} | {
         "cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte"}
     assert len(expected) == 23
-    assert set(list_tasks()) == expected | {"commonsense_15k", "commonsense_170k", "math_10k", "addition"}
+    assert set(list_tasks()) == expected | {"commonsense15k", "commonsense170k", "math10k", "addition"}
     assert set(list_tasks("glue")) == {"cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte"}
 
 
@@ -60,7 +60,7 @@ def test_hellaswag_converted_to_llm_adapters_prompt(cs15k):
 
 
 def test_math_suite_counts_skips_missing_and_sets_aqua_letter(data_dir):
-    task = load_task(load_task_config("math_10k"), data_dir)
+    task = load_task(load_task_config("math10k"), data_dir)
     assert len(task.train) == 9919
     assert {k: len(v) for k, v in task.eval_sets.items()} == MATH_SIZES
     assert task.missing_eval_sets == ["singleeq", "mawps"]
@@ -89,7 +89,7 @@ def test_gsm8k_official_train_in_alpaca_format(data_dir):
     assert not any("," in ex.answer for ex in task.train)                  # ...are stored without commas
 
 
-@pytest.mark.parametrize("name", ["singleeq", "mawps", "commonsense_170k", "qqp", "mnli"])
+@pytest.mark.parametrize("name", ["singleeq", "mawps", "commonsense170k", "qqp", "mnli"])
 def test_missing_data_is_a_clear_error(name, data_dir):
     with pytest.raises(MissingDataError) as info:
         load_task(load_task_config(name), data_dir)

@@ -110,7 +110,7 @@ def test_hub_failure_becomes_missing_data_error(monkeypatch, tmp_path):
     monkeypatch.setattr(datasets, "load_dataset", broken)
     monkeypatch.setattr(sources, "hub_available", lambda hub: True)
     with pytest.raises(MissingDataError, match="no route"):
-        load_source(load_task_config("commonsense_170k")["train"], tmp_path, "commonsense_170k")
+        load_source(load_task_config("commonsense170k")["train"], tmp_path, "commonsense170k")
 
 
 REQUIRED = {"name", "suite", "kind", "eval_sets", "max_train_samples", "max_eval_samples"}

@@ -14,7 +14,7 @@ COMMON=(logger=none "output_root=$OUT")
 
 # r=match sets LoRA/DoRA's rank to NeuroAda k=20's parameter count on the same targets.
 commonsense() {
-  local base=(model=smollm2-135m task=commonsense_15k task.max_train_samples=800 task.max_eval_samples=100
+  local base=(model=smollm2-135m task=commonsense15k task.max_train_samples=800 task.max_eval_samples=100
               task.skip_missing_eval_sets=true trainer.max_steps=-1 trainer.epochs=1 trainer.batch_size=16
               trainer.max_length=256 trainer.save_steps=1000 "${COMMON[@]}")
   "$PY" src/run.py -m "${base[@]}" method=neuroada method.k=1,20 trainer.lr=1e-2

@@ -31,7 +31,7 @@ SUITE_ORDER = {
     "math": ["multiarith", "gsm8k", "addsub", "aqua", "singleeq", "svamp", "mawps"],
     "glue": BENCHMARKS["glue"],
 }
-PAPER_TRAIN_TASK = {"commonsense": "commonsense_170k", "math": "math_10k"}
+PAPER_TRAIN_TASK = {"commonsense": "commonsense170k", "math": "math10k"}
 MODEL_LABELS = {"llama-7b": "LLaMA-7B", "llama-13b": "LLaMA-13B", "llama2-7b": "Llama-2-7B", "llama3-8b": "Llama-3-8B",
                 "smollm2-135m": "SmolLM2-135M", "tiny-llama": "tiny-llama", "roberta-base": "RoBERTa-base", "roberta-large": "RoBERTa-large"}
 MODEL_ORDER = list(MODEL_LABELS)
