@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from neuroada import kernels
-from neuroada._proposed_layer import PROPOSED_KERNEL, PROPOSED_KERNELS, cpu_extension, sampled_addmm_tiled, sampled_cpu
+from neuroada._proposed_layer import PROPOSED_KERNELS, cpu_extension, sampled_addmm_tiled, sampled_cpu
 from neuroada.selection import select_pattern
 
 BENCH_DIR = Path(__file__).resolve().parents[1] / "experiments" / "bench"

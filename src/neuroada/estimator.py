@@ -56,7 +56,7 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from .memory import CATEGORIES, MemoryReport
+from .memory import CATEGORIES, MemoryReport, unique_nbytes
 
 log = logging.getLogger(__name__)
 
@@ -284,15 +284,7 @@ class _LiveStorages(TorchDispatchMode):
 
 
 def _unique_nbytes(tensors: Iterable[Tensor], exclude: set[int] = frozenset()) -> tuple[int, set[int]]:
-    seen: set[int] = set()
-    total = 0
-    for t in tensors:
-        key = _storage_id(t)
-        if key in seen or key in exclude:
-            continue
-        seen.add(key)
-        total += t.untyped_storage().nbytes()
-    return total, seen
+    return unique_nbytes(tensors, exclude, key=_storage_id)
 
 
 @dataclasses.dataclass

@@ -98,15 +98,17 @@ def storage_nbytes(t: Tensor) -> int:
         return t.numel() * t.element_size()
 
 
-def unique_nbytes(tensors: Iterable[Tensor], exclude: set[int] = frozenset()) -> tuple[int, set[int]]:
-    """Bytes of the distinct storages behind `tensors` (each counted once, whole), skipping `exclude`."""
+def unique_nbytes(tensors: Iterable[Tensor], exclude: set[int] = frozenset(), key: Callable[[Tensor], int] | None = None) -> tuple[int, set[int]]:
+    """Bytes of the distinct storages behind `tensors` (each counted once, whole), skipping `exclude`.
+    `key` identifies a storage (default `storage_key`; fake tensors need another identity)."""
+    key_of = key or storage_key
     seen: set[int] = set()
     total = 0
     for t in tensors:
-        key = storage_key(t)
-        if key in seen or key in exclude:
+        k = key_of(t)
+        if k in seen or k in exclude:
             continue
-        seen.add(key)
+        seen.add(k)
         total += storage_nbytes(t)
     return total, seen
 
