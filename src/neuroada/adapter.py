@@ -1,7 +1,6 @@
 """Applying NeuroAda to a model and merging it back (the public entry points)."""
 from __future__ import annotations
 
-import logging
 from typing import Iterable, Mapping
 
 import torch
@@ -12,7 +11,6 @@ from .layer import NeuroAdaLinear
 from .selection import SparsePattern, global_budget, gradient_scores, select_pattern
 from .targets import find_linear_targets, set_submodule
 
-log = logging.getLogger(__name__)
 
 
 def neuroada_layers(model: nn.Module) -> dict[str, NeuroAdaLinear]:
@@ -48,9 +46,7 @@ def apply_neuroada(
         raise ValueError("model already has NeuroAda layers; merge_neuroada() it first")
     extra_trainable = list(extra_trainable)
     targets = find_linear_targets(model, cfg.target_modules, exclude=extra_trainable)
-    too_narrow = sorted({m.in_features for m in targets.values() if m.in_features < cfg.k})
-    if too_narrow and cfg.selection not in ("random_global",):
-        log.warning("k=%d exceeds in_features %s of some targets: their rows are selected whole", cfg.k, too_narrow)
+    check_k_fits({n: tuple(m.weight.shape) for n, m in targets.items()}, cfg)
 
     scores = None
     if cfg.selection == "gradient":
@@ -73,6 +69,25 @@ def apply_neuroada(
     _install(model, patterns, cfg)
     mark_trainable(model, extra_trainable)
     return model
+
+
+def check_k_fits(shapes: Mapping[str, tuple[int, int]], cfg: NeuroAdaConfig) -> None:
+    """Raises if k is larger than the targets allow: k <= in_features for the per-row variants (k == in_features
+    trains whole rows); k <= (all entries) / (all rows) for `random_global`, whose budget is k per row overall."""
+    if cfg.selection == "random_global":
+        limit = sum(o * i for o, i in shapes.values()) // max(1, sum(o for o, _ in shapes.values()))
+        if cfg.k > limit:
+            raise ValueError(f"k={cfg.k} is too large for selection='random_global' on these targets: the budget "
+                             f"k x (all rows) must fit in their entries, so k <= {limit}")
+        return
+    narrow = {n: i for n, (_, i) in shapes.items() if i < cfg.k}
+    if narrow:
+        first = min(narrow, key=narrow.get)
+        raise ValueError(
+            f"k={cfg.k} is larger than in_features={narrow[first]} of '{first}'"
+            f"{f' and {len(narrow) - 1} other target(s)' if len(narrow) > 1 else ''}; selection={cfg.selection!r} "
+            f"picks k inputs per output row, so k must be <= {min(narrow.values())} (k = in_features trains whole "
+            "rows). Use a smaller k or leave these modules out of target_modules.")
 
 
 def mark_trainable(model: nn.Module, names: Iterable[str]) -> None:

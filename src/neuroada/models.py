@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from omegaconf import DictConfig, OmegaConf
 from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification,
                           AutoTokenizer)
@@ -123,6 +124,23 @@ def load_model(model_cfg, num_labels: int | None = None, dtype="float32", cache_
         model = auto.from_pretrained(where, dtype=torch_dtype, **kw, **extra)
     _set_pad_token(spec, model, tokenizer)
     return model.to(torch_dtype).eval(), tokenizer
+
+
+def model_skeleton(model_cfg, num_labels: int | None = None, cache_dir=None) -> nn.Module:
+    """The model's architecture on the meta device (config only, no weights read), for checks made before
+    loading it: targets and k against the real layer shapes."""
+    spec = ModelSpec.from_config(model_cfg)
+    auto, extra = _auto_class(spec, num_labels)
+    if spec.source == "tiny":
+        with torch.device("meta"):
+            return _build_tiny(spec, auto, extra, load_tokenizer(spec.tokenizer_from, cache_dir))
+    if spec.source == "gguf_package":
+        where, kw = str(_gguf_cache(spec, cache_dir)[0]), {"trust_remote_code": spec.trust_remote_code}
+    else:
+        where, kw = _pretrained_location(spec, cache_dir)
+    config = AutoConfig.from_pretrained(where, **kw, **extra)
+    with torch.device("meta"):
+        return auto.from_config(config, trust_remote_code=spec.trust_remote_code)
 
 
 def load_tokenizer(model_cfg, cache_dir=None):

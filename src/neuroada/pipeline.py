@@ -15,8 +15,8 @@ from transformers.trainer_utils import get_last_checkpoint
 from .evaluation import evaluate_classification, evaluate_generation
 from .memory import tracked_training_memory
 from .methods import prepare_method
-from .methods.validation import validate_method_config
-from .models import load_model
+from .methods.validation import check_method_fits, validate_method_config
+from .models import load_model, model_skeleton
 from .records import config_hash, data_hashes, git_state, library_versions, now_iso, write_record
 from .tasks import Task, load_task, resolve_data_dir
 from .tasks.datasets import tokenize_for_causal_lm, tokenize_for_classification
@@ -134,9 +134,13 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     validate_method_config(cfg["method"])  # config and data errors surface before any model is loaded
     data_dir = resolve_data_dir(cfg.get("data_dir"))
     task = load_task(cfg["task"], data_dir)
-    model, tokenizer = load_model(cfg["model"], num_labels=task.num_labels if task.kind != "generation" else None, dtype=cfg["dtype"])
+    num_labels = task.num_labels if task.kind != "generation" else None
+    skeleton = model_skeleton(cfg["model"], num_labels=num_labels)  # meta device: shapes without weights
+    heads = [h for h in HEAD_MODULES if task.kind != "generation" and hasattr(skeleton, h)]
+    check_method_fits(skeleton, cfg["method"], heads)  # targets and k against the real layers, before loading
+    del skeleton
+    model, tokenizer = load_model(cfg["model"], num_labels=num_labels, dtype=cfg["dtype"])
     model.to(device)
-    heads = [h for h in HEAD_MODULES if task.kind != "generation" and hasattr(model, h)]
 
     before = evaluate(model, tokenizer, task, cfg, run_dir, "before") if cfg["eval_before"] else None
 
@@ -209,6 +213,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
         "peak_memory": peak,
         "wall_time_s": time.perf_counter() - t_start,
         "device": str(device),
+        "world_size": trainer.args.world_size,  # processes; the effective batch is batch_size x grad_accum x this
         "versions": library_versions(),
         "git": git_state(),
         "data_dir": str(data_dir) if data_dir else None,

@@ -117,7 +117,9 @@ def global_budget(shapes: Mapping[str, tuple[int, int]], k: int, seed: int) -> d
     """Split the budget k * sum(d_out) over matrices as uniform sampling over all their entries would."""
     names = sorted(shapes)
     sizes = np.array([shapes[n][0] * shapes[n][1] for n in names], dtype=np.int64)
-    budget = min(k * sum(shapes[n][0] for n in names), int(sizes.sum()))
+    budget = k * sum(shapes[n][0] for n in names)
+    if budget > int(sizes.sum()):
+        raise ValueError(f"random_global: k={k} asks for {budget} entries, more than the {int(sizes.sum())} the matrices hold")
     counts = np.random.default_rng(seed).multivariate_hypergeometric(sizes, budget)
     return dict(zip(names, (int(c) for c in counts)))
 

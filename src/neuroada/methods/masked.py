@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from transformers import TrainerCallback
 
-from ..adapter import mark_trainable
+from ..adapter import check_k_fits, mark_trainable
 from ..selection import select_pattern
 from ..targets import find_linear_targets
 from .base import PreparedMethod
@@ -37,6 +37,7 @@ def apply_masked(model: nn.Module, cfg: dict[str, Any], extra_trainable: Iterabl
         raise ValueError(f"masked baseline supports per-matrix selections, not {ncfg.selection!r}")
     extra_trainable = list(extra_trainable)
     targets = find_linear_targets(model, ncfg.target_modules, exclude=extra_trainable)
+    check_k_fits({n: tuple(m.weight.shape) for n, m in targets.items()}, ncfg)
     model.requires_grad_(False)
     masked = {}
     for name, lin in targets.items():
