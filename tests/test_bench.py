@@ -1,4 +1,6 @@
-"""Smoke test of experiments/bench/bench.py on tiny shapes (no timing assertion), and the proposed kernel."""
+"""Smoke test of experiments/bench/bench.py on tiny shapes (no timing assertion); every SDDMM kernel and the
+fused C++ weight swap against references."""
+import contextlib
 import importlib.util
 import json
 import statistics
@@ -8,18 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from neuroada import kernels
-from neuroada._proposed_layer import PROPOSED_KERNELS, cpu_extension, sampled_addmm_tiled, sampled_cpu
+from neuroada import cpu_extension, kernels
+from neuroada.kernels import KERNELS, sampled_addmm_tiled, sampled_cpu
 from neuroada.selection import select_pattern
 
 BENCH_DIR = Path(__file__).resolve().parents[1] / "experiments" / "bench"
-
-
-@pytest.fixture(autouse=True)
-def _proposed_kernel_registered_only_here(monkeypatch):
-    """bench registers the proposed kernel by name; undo it so other tests see the library's kernels only."""
-    for name, fn in PROPOSED_KERNELS.items():
-        monkeypatch.setitem(kernels.KERNELS, name, fn)
 
 
 @pytest.fixture
@@ -30,8 +25,8 @@ def bench(monkeypatch):
     spec.loader.exec_module(mod)
     # tiny stand-ins for the real shapes (labels kept: the 7B estimate is keyed by them)
     monkeypatch.setattr(mod, "LLAMA7B_SHAPES", [("llama7b.qkvo", 24, 24), ("llama7b.gate_up", 40, 24), ("llama7b.down", 24, 40)])
-    monkeypatch.setattr(mod, "SMOLLM2_SHAPES", [("smollm2.qo", 16, 16), ("smollm2.down", 16, 32)])
-    monkeypatch.setattr(mod, "SMOLLM2_CONFIG", {**mod.SMOLLM2_CONFIG, "vocab_size": 64, "hidden_size": 16, "intermediate_size": 32,
+    monkeypatch.setattr(mod, "SMOLLM2_SHAPES", [("smollm2.qo", 24, 24), ("smollm2.down", 24, 40)])  # in_features >= k=20
+    monkeypatch.setattr(mod, "SMOLLM2_CONFIG", {**mod.SMOLLM2_CONFIG, "vocab_size": 64, "hidden_size": 24, "intermediate_size": 32,
                                                  "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 64})
     return mod
 
@@ -65,16 +60,18 @@ def test_bench_all_suites_on_tiny_shapes(bench, tmp_path):
         methods = {(r["method"], r["k"]) for r in results}
         for k in (1, 20):
             large = group.get("shape", "").startswith("llama7b")
-            expected = ["lora", "neuroada", "released", "masked", "neuroada[sampled_addmm_tiled]", "neuroada[proposed]"]
-            expected += [] if large else ["dora", "neuroada[gather_bmm]", "neuroada[dense_gather]"]
+            expected = ["lora", "neuroada", "released", "masked", "neuroada[sampled_addmm_tiled]", "neuroada[pytorch]"]
+            expected += [] if large else ["dora", "neuroada[sampled_addmm]", "neuroada[dense_gather]"]
             for m in expected:
                 assert (m, k) in methods, (m, k)
-            assert ("neuroada[sampled_cpu]", k) not in methods  # timed alone in the kernels suite
+            assert ("neuroada[gather_bmm]", k) not in methods  # slow: timed alone in the kernels suite
         assert ("full", None) in methods
         # the automatic kernel is not timed twice
-        assert ("neuroada[sampled_addmm]", 20) not in methods
+        assert ("neuroada[sampled_cpu]", 20) not in methods
         auto = next(r for r in results if r["method"] == "neuroada" and r["k"] == 20)
-        assert auto["kernel"] == "auto" and auto["kernel_resolved"] == "sampled_addmm"
+        assert auto["kernel"] == "auto" and auto["kernel_resolved"] == "sampled_cpu"
+        assert auto["cpu_extension"] == cpu_extension.available()
+        assert next(r for r in results if r["method"] == "neuroada[pytorch]" and r["k"] == 20)["cpu_extension"] is False
         lora = next(r for r in results if r["method"] == "lora" and r["k"] == 20)
         assert lora["r"] >= 1 and lora["trainable"] > 0
 
@@ -91,7 +88,7 @@ def test_bench_all_suites_on_tiny_shapes(bench, tmp_path):
     per = {s["shape"]: s["median_s"] for s in extras["selection"] if s["k"] == 20}
     assert est == pytest.approx(32 * (4 * per["llama7b.qkvo"] + 2 * per["llama7b.gate_up"] + per["llama7b.down"]))
     assert all(s["peak_bytes"] is not None for s in extras["selection"])
-    assert {r["fastest"] for r in data["kernels"]} <= {"sampled_addmm", "gather_bmm", "dense_gather", *PROPOSED_KERNELS}
+    assert {r["fastest"] for r in data["kernels"]} <= set(KERNELS)
     assert result["_path"].endswith("tiny.json")
 
 
@@ -106,7 +103,7 @@ def _dense_expected(g, x, p):
 
 @pytest.mark.parametrize("selection", ["magnitude", "random_layer", "partial_rows"])
 @pytest.mark.parametrize("tile", [None, 1, 7, 64])
-def test_proposed_tiled_kernel_matches_the_dense_reference(selection, tile):
+def test_tiled_kernel_matches_the_dense_reference(selection, tile):
     torch.manual_seed(2)
     w = torch.randn(33, 50)
     p = select_pattern(w, selection, 7, name="w")
@@ -114,14 +111,14 @@ def test_proposed_tiled_kernel_matches_the_dense_reference(selection, tile):
     torch.testing.assert_close(sampled_addmm_tiled(g, x, p, tile=tile), _dense_expected(g, x, p), rtol=1e-5, atol=1e-5)
 
 
-needs_compiler = pytest.mark.skipif(cpu_extension() is None, reason="no C++ toolchain for the proposed CPU kernel")
+needs_compiler = pytest.mark.skipif(not cpu_extension.available(), reason="no C++ toolchain for the CPU extension")
 
 
 @needs_compiler
 @pytest.mark.parametrize("selection", ["magnitude", "random_layer", "partial_rows", "random"])
 @pytest.mark.parametrize("shape,k,tokens,tile", [((33, 50), 7, 19, None), ((40, 24), 1, 130, 64), ((17, 9), 9, 8, 3),
                                                   ((64, 96), 5, 257, 128), ((24, 40), 40, 33, 8)])
-def test_proposed_cpu_kernel_matches_the_dense_reference(selection, shape, k, tokens, tile):
+def test_cpu_kernel_matches_the_dense_reference(selection, shape, k, tokens, tile):
     """Tiles, remainders of the 8x8 transposes and of the 4-entry blocks, whole rows, int16/int32 indices."""
     torch.manual_seed(3)
     w = torch.randn(*shape)
@@ -134,7 +131,7 @@ def test_proposed_cpu_kernel_matches_the_dense_reference(selection, shape, k, to
 
 
 @needs_compiler
-def test_proposed_cpu_kernel_handles_non_contiguous_and_bf16_inputs():
+def test_cpu_kernel_handles_non_contiguous_and_bf16_inputs():
     torch.manual_seed(4)
     w = torch.randn(30, 20)
     p = select_pattern(w, "magnitude", 4, name="w")
@@ -146,7 +143,7 @@ def test_proposed_cpu_kernel_handles_non_contiguous_and_bf16_inputs():
     assert empty.shape == p.idx.shape and not empty.any()
 
 
-def test_proposed_kernel_in_the_layer_matches_the_default_kernel():
+def test_every_kernel_in_the_layer_gives_the_same_gradients():
     from torch import nn
 
     from neuroada.layer import NeuroAdaLinear
@@ -154,7 +151,7 @@ def test_proposed_kernel_in_the_layer_matches_the_default_kernel():
     lin = nn.Linear(48, 20, bias=True).requires_grad_(False)
     p = select_pattern(lin.weight, "magnitude", 5, name="w")
     grads = []
-    for kernel in ("sampled_addmm", *PROPOSED_KERNELS):  # registered by the autouse fixture
+    for kernel in KERNELS:
         layer = NeuroAdaLinear(lin, p, kernel)
         with torch.no_grad():
             layer.neuroada_delta.copy_(torch.linspace(-0.1, 0.1, layer.neuroada_delta.numel()).view_as(layer.neuroada_delta))
@@ -170,7 +167,6 @@ def test_proposed_kernel_in_the_layer_matches_the_default_kernel():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("selection", ["magnitude", "partial_rows"])
 def test_fused_swap_writes_the_merged_values_and_restores(dtype, selection):
-    from neuroada._proposed_layer import swapped_weight_fused
     from neuroada.layer import merged_values, swapped_weight
 
     torch.manual_seed(5)
@@ -179,9 +175,9 @@ def test_fused_swap_writes_the_merged_values_and_restores(dtype, selection):
     delta = torch.randn(p.idx.shape) * 1e-3  # small: exercises the rounding to W's dtype
     before = w.clone()
     version = w._version
-    with swapped_weight_fused(w, delta, p, dtype) as fused:
+    with swapped_weight(w, delta, p, dtype) as fused:
         got = fused.clone()
-    with swapped_weight(w, delta, p, dtype) as ref:
+    with cpu_extension.disabled(), swapped_weight(w, delta, p, dtype) as ref:
         assert torch.equal(got, ref)
     assert torch.equal(w, before) and w._version == version
     merged = before.clone()
@@ -194,25 +190,24 @@ def test_fused_swap_writes_the_merged_values_and_restores(dtype, selection):
 
 @needs_compiler
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_proposed_layer_matches_neuroada_linear_and_merges_exactly(tiny_llama, tiny_batch, dtype):
+def test_extension_and_pytorch_paths_agree_and_merge_exactly(tiny_llama, tiny_batch, dtype):
+    """The default CPU path (C++ kernel + fused swap) against the pure-PyTorch one, on a whole model."""
     import copy
 
     from neuroada import NeuroAdaConfig, apply_neuroada, merge_neuroada, neuroada_layers
-    from neuroada._proposed_layer import ProposedNeuroAdaLinear, use_proposed
 
     base = tiny_llama.to(dtype)
-    models = [apply_neuroada(copy.deepcopy(base), NeuroAdaConfig(k=4)) for _ in range(2)]
-    assert use_proposed(models[1]) == 14
-    assert all(isinstance(m, ProposedNeuroAdaLinear) for m in neuroada_layers(models[1]).values())
+    models = [apply_neuroada(copy.deepcopy(base), NeuroAdaConfig(k=4, kernel=kernel)) for kernel in ("sampled_addmm", "auto")]
     for model in models:
         torch.manual_seed(6)
         with torch.no_grad():
             for m in neuroada_layers(model).values():
                 m.neuroada_delta.normal_(0, 0.02)
     outs = []
-    for model in models:
-        loss = model(**tiny_batch).loss
-        loss.backward()
+    for model, context in zip(models, (cpu_extension.disabled(), contextlib.nullcontext())):
+        with context:
+            loss = model(**tiny_batch).loss
+            loss.backward()
         outs.append((loss.detach(), [m.neuroada_delta.grad for m in neuroada_layers(model).values()]))
     assert torch.equal(outs[0][0], outs[1][0])  # same forward, bit for bit
     tol = dict(rtol=1e-4, atol=1e-5) if dtype == torch.float32 else dict(rtol=2e-2, atol=2e-3)
@@ -223,3 +218,13 @@ def test_proposed_layer_matches_neuroada_linear_and_merges_exactly(tiny_llama, t
         before = models[1](input_ids=ids).logits
         merge_neuroada(models[1])
         assert torch.equal(before, models[1](input_ids=ids).logits)
+
+
+def test_auto_kernel_is_the_cpp_kernel_on_cpu_and_falls_back_without_it():
+    assert kernels.resolve_kernel("auto", torch.device("cpu")) == "sampled_cpu"
+    torch.manual_seed(7)
+    p = select_pattern(torch.randn(12, 30), "magnitude", 3, name="w")
+    g, x = torch.randn(40, 12), torch.randn(40, 30)
+    with cpu_extension.disabled():
+        assert cpu_extension.load() is None
+        torch.testing.assert_close(sampled_cpu(g, x, p), _dense_expected(g, x, p), rtol=1e-5, atol=1e-5)

@@ -7,7 +7,7 @@ Suites (see README.md in this folder for the exact commands and what is timed):
 - `model`: a SmolLM2-135M-shaped Llama (random weights, `--layers` decoder layers), `tokens` tokens.
 - `extras`: merge time per LLaMA-7B-shaped layer; top-k selection time (and peak memory) per
   LLaMA-7B-shaped weight, with the estimate for all 7 x 32 projections of LLaMA-7B.
-- `kernels`: the three SDDMM kernels for the gradient of the deltas, alone, per shape and k.
+- `kernels`: every SDDMM kernel for the gradient of the deltas (`neuroada.kernels.KERNELS`), alone, per shape and k.
 
 Every method runs the same step; methods are interleaved round-robin (alternating direction) over
 `--repeats` repeats after warm-up, and each is reported as the median, and as a ratio to the frozen
@@ -18,6 +18,7 @@ backbone's median measured in the same process, in the same round-robin.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import datetime as _dt
 import gc
@@ -42,8 +43,7 @@ if str(REPO / "src") not in sys.path:  # runnable without `pip install -e .`
     sys.path.insert(0, str(REPO / "src"))
 
 from neuroada import NeuroAdaConfig  # noqa: E402
-from neuroada._proposed_layer import PROPOSED_KERNELS, register as register_proposed, use_proposed  # noqa: E402
-from neuroada.adapter import neuroada_layers  # noqa: E402
+from neuroada import cpu_extension  # noqa: E402
 from neuroada.kernels import KERNELS, resolve_kernel, sddmm  # noqa: E402
 from neuroada.layer import NeuroAdaLinear  # noqa: E402
 from neuroada.memory import measure_peak, measure_step_memory  # noqa: E402
@@ -62,13 +62,13 @@ LLAMA7B_LAYERS = 32
 # LLaMA-7B projections per decoder layer, by shape label: q, k, v, o; gate, up; down.
 LLAMA7B_PER_LAYER = {"llama7b.qkvo": 4, "llama7b.gate_up": 2, "llama7b.down": 1}
 
-BASE_KERNELS = [k for k in KERNELS if k not in PROPOSED_KERNELS]  # the library's own kernels
-# src/neuroada/_proposed_layer.py, for review: the proposed kernels alone in the current layer, and
-# `neuroada[proposed]` = the C++ kernel plus the fused C++ weight swap (ProposedNeuroAdaLinear)
-PROPOSED = [*(f"neuroada[{k}]" for k in PROPOSED_KERNELS), "neuroada[proposed]"]
-ALL_METHODS = ["frozen", "lora", "dora", "neuroada", *(f"neuroada[{k}]" for k in BASE_KERNELS), *PROPOSED, "released", "masked", "full"]
-DEFAULT_METHODS = [m for m in ALL_METHODS if m != "neuroada[sampled_cpu]"]  # its kernel is timed alone in `kernels`
-DEFAULT_LARGE_METHODS = ["frozen", "lora", "neuroada", "neuroada[sampled_addmm_tiled]", "neuroada[proposed]", "released", "masked", "full"]
+# `neuroada` = the automatic kernel (on CPU the C++ kernel with the fused C++ weight swap);
+# `neuroada[<kernel>]` = one kernel by name; `neuroada[pytorch]` = the pure-PyTorch path (C++ extension
+# off: torch's sampled_addmm and the gather/scatter weight swap), the library's CPU path before the extension.
+PYTORCH = "neuroada[pytorch]"
+ALL_METHODS = ["frozen", "lora", "dora", "neuroada", *(f"neuroada[{k}]" for k in KERNELS), PYTORCH, "released", "masked", "full"]
+DEFAULT_METHODS = [m for m in ALL_METHODS if m != "neuroada[gather_bmm]"]  # slow; its kernel is timed alone in `kernels`
+DEFAULT_LARGE_METHODS = ["frozen", "lora", "neuroada", "neuroada[sampled_addmm_tiled]", PYTORCH, "released", "masked", "full"]
 K_FREE = {"frozen", "full"}  # methods whose step does not depend on k
 
 
@@ -142,6 +142,7 @@ class Case:
     optimizer: torch.optim.Optimizer | None
     device: torch.device
     info: dict[str, Any] = field(default_factory=dict)
+    context: Callable[[], Any] = contextlib.nullcontext  # entered around every step (neuroada[pytorch])
     times: list[float] = field(default_factory=list)
     cpu_times: list[float] = field(default_factory=list)  # process CPU time of the same steps
     memory: dict[str, Any] | None = None
@@ -151,12 +152,13 @@ class Case:
         return self.method if self.k is None else f"{self.method} k={self.k}"
 
     def step(self) -> None:
-        out = self.forward()
-        if isinstance(out, tuple):
-            torch.autograd.backward(out[0], out[1])
-        else:
-            out.backward()
-        del out
+        with self.context():
+            out = self.forward()
+            if isinstance(out, tuple):
+                torch.autograd.backward(out[0], out[1])
+            else:
+                out.backward()
+            del out
         if self.optimizer is not None:
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
@@ -171,7 +173,8 @@ class Case:
 
     def measure_memory(self) -> None:
         """One step under saved-tensor hooks (and the CPU profiler); it doubles as a warm-up step."""
-        report = measure_step_memory(self.module, None, self.optimizer, step_fn=lambda m, b: self.forward(), warmup=False)
+        with self.context():
+            report = measure_step_memory(self.module, None, self.optimizer, step_fn=lambda m, b: self.forward(), warmup=False)
         if self.optimizer is not None:
             self.optimizer.zero_grad(set_to_none=True)
         self.memory = report.to_dict()
@@ -211,7 +214,8 @@ def _method_cfg(method: str, k: int | None, targets: list[str]) -> dict[str, Any
     if name in ("neuroada", "masked"):
         cfg["k"] = k
     if name == "neuroada":
-        cfg["kernel"] = kernel.rstrip("]") or "auto"
+        kernel = kernel.rstrip("]") or "auto"
+        cfg["kernel"] = "sampled_addmm" if kernel == "pytorch" else kernel
     if name in ("lora", "dora"):
         cfg.update(r="match", k_match=k)
     return cfg
@@ -225,28 +229,22 @@ def adapt(module: nn.Module, method: str, k: int | None, targets: list[str]) -> 
         return module, info
     if method == "released":
         return apply_released_neuroada(module, NeuroAdaConfig(k=k, target_modules=targets)), info
-    proposed = method in PROPOSED
-    cfg = _method_cfg("neuroada" if proposed else method, k, targets)
+    cfg = _method_cfg(method, k, targets)
     if cfg["name"] in ("lora", "dora"):
         info["r"] = lora_rank_for_budget(module, targets, k)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning)
         prepared = prepare_method(module, cfg)
-    if method == "neuroada[proposed]":
-        use_proposed(prepared.model)
-        cfg["kernel"] = "sampled_cpu"
-        info["proposed"] = "ProposedNeuroAdaLinear (fused C++ swap) + sampled_cpu kernel"
-    elif proposed:  # a proposed kernel in the current layer, set on the layers by name
-        register_proposed()
-        kernel = method[len("neuroada["):-1]
-        for layer in neuroada_layers(prepared.model).values():
-            layer.kernel = kernel
-        cfg["kernel"] = kernel
-        info["proposed"] = "kernel only"
     if cfg["name"] == "neuroada":
+        device = next(module.parameters()).device
         info["kernel"] = cfg["kernel"]
-        info["kernel_resolved"] = resolve_kernel(cfg["kernel"], next(module.parameters()).device)
+        info["kernel_resolved"] = resolve_kernel(cfg["kernel"], device)
+        info["cpu_extension"] = method != PYTORCH and device.type == "cpu" and cpu_extension.available()
     return prepared.model, info
+
+
+def _context(method: str):
+    return cpu_extension.disabled if method == PYTORCH else contextlib.nullcontext
 
 
 def expand_methods(methods: list[str], device: torch.device) -> list[str]:
@@ -314,7 +312,8 @@ def layer_cases(d_out: int, d_in: int, tokens: int, ks: list[int], methods: list
                 x.grad = None
                 return module(x), gy
 
-            cases.append(Case(method, k, module, forward, _adamw(module), device, {**info, "trainable": _trainable(module)}))
+            cases.append(Case(method, k, module, forward, _adamw(module), device, {**info, "trainable": _trainable(module)},
+                              context=_context(method)))
     return cases
 
 
@@ -358,7 +357,8 @@ def model_cases(base: nn.Module, ids: Tensor, ks: list[int], methods: list[str],
                     emb.requires_grad_(True)
                 return module(inputs_embeds=emb, labels=ids).loss
 
-            cases.append(Case(method, k, module, forward, _adamw(module), device, {**info, "trainable": _trainable(module)}))
+            cases.append(Case(method, k, module, forward, _adamw(module), device, {**info, "trainable": _trainable(module)},
+                              context=_context(method)))
     return cases
 
 
@@ -448,8 +448,7 @@ def suite_kernels(args, device, dtype, log=print) -> list[dict[str, Any]]:
         dense = lambda: g.float().t() @ x.float()  # noqa: E731  the dense weight gradient, for scale
         for k in args.ks:
             p = select_pattern(w, "magnitude", k, name=label)
-            fns = {name: (lambda name=name: sddmm(g, x, p, name)) for name in BASE_KERNELS}
-            fns.update({name: (lambda fn=fn: fn(g, x, p)) for name, fn in PROPOSED_KERNELS.items()})
+            fns = {name: (lambda name=name: sddmm(g, x, p, name)) for name in KERNELS}
             fns["dense_weight_grad"] = dense
             times = {n: [] for n in fns}
             for f in fns.values():
@@ -464,7 +463,7 @@ def suite_kernels(args, device, dtype, log=print) -> list[dict[str, Any]]:
                     times[n].append(time.perf_counter() - t0)
             med = {n: statistics.median(t) for n, t in times.items()}
             out.append({"shape": label, "d_out": d_out, "d_in": d_in, "k": k, "tokens": args.tokens, "repeats": repeats, "median_s": med,
-                        "fastest": min([*BASE_KERNELS, *PROPOSED_KERNELS], key=med.get), "auto": resolve_kernel("auto", device)})
+                        "fastest": min(KERNELS, key=med.get), "auto": resolve_kernel("auto", device)})
             log(f"  kernels {label} k={k}: " + ", ".join(f"{n} {t * 1e3:.1f}ms" for n, t in med.items()))
     return out
 

@@ -21,7 +21,7 @@ MEM_PARTS = [("parameters", "parameters"), ("buffers", "buffers (idx, masks)"), 
 COLORS = {"frozen": "#7f7f7f", "lora": "#1f77b4", "dora": "#17becf", "neuroada": "#d62728", "released": "#ff7f0e",
           "masked": "#9467bd", "full": "#2ca02c", "neuroada[gather_bmm]": "#f2a0a0", "neuroada[dense_gather]": "#c97b7b",
           "neuroada[sampled_addmm]": "#e05555", "neuroada[sampled_addmm_tiled]": "#a31515", "neuroada[sampled_cpu]": "#7a0f0f",
-          "neuroada[proposed]": "#4d0000"}
+          "neuroada[pytorch]": "#4d0000"}
 
 
 def _color(method: str) -> str:

@@ -13,7 +13,7 @@ SELECTIONS = (
     "random_global",  # k * sum(d_out) entries at random over all adapted matrices
     "partial_rows",  # top-k by |W| on a random fraction of the rows only
 )
-KERNELS = ("auto", "sampled_addmm", "gather_bmm", "dense_gather")
+KERNELS = ("auto", "sampled_addmm", "gather_bmm", "dense_gather", "sampled_addmm_tiled", "sampled_cpu")
 
 LLAMA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 

@@ -187,16 +187,25 @@ def _shadow_sampled_addmm(g: Tensor, x: Tensor, pattern) -> Tensor:
     return out.view(pattern.idx.shape)
 
 
+def _shadow_sampled_cpu(g: Tensor, x: Tensor, pattern, tile=None) -> Tensor:
+    """What `kernels.sampled_cpu` allocates through torch (its per-thread tiles are a few hundred KB)."""
+    return torch.zeros(pattern.nnz, dtype=torch.float32, device=g.device).view(pattern.idx.shape)
+
+
 @contextlib.contextmanager
 def _fake_friendly_kernels():
-    from . import kernels
+    """Kernels that run on fake tensors, allocating what the real ones do; the C++ extension is off (its
+    weight swap allocates one nnz-sized tensor fewer than the PyTorch swap, a few MB on a 7B model)."""
+    from . import cpu_extension, kernels
 
-    saved = kernels.KERNELS["sampled_addmm"]
-    kernels.KERNELS["sampled_addmm"] = _shadow_sampled_addmm
+    shadows = {"sampled_addmm": _shadow_sampled_addmm, "sampled_cpu": _shadow_sampled_cpu}
+    saved = {name: kernels.KERNELS[name] for name in shadows}
+    kernels.KERNELS.update(shadows)
     try:
-        yield
+        with cpu_extension.disabled():
+            yield
     finally:
-        kernels.KERNELS["sampled_addmm"] = saved
+        kernels.KERNELS.update(saved)
 
 
 @contextlib.contextmanager

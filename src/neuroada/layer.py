@@ -10,12 +10,13 @@ value that `merge` writes, so a merged model reproduces the training-time output
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import cpu_extension
 from .kernels import sddmm
 from .selection import SparsePattern
 
@@ -42,20 +43,34 @@ def merged_values(weight: Tensor, delta: Tensor, p: SparsePattern) -> Tensor:
 def swapped_weight(weight: Tensor, delta: Tensor, p: SparsePattern, dtype: torch.dtype):
     """Yields the effective weight `W'` in `dtype`. In place when no cast is needed; `W` is restored."""
     w = weight.detach()
-    new = merged_values(w, delta.detach(), p)
     if dtype != w.dtype:  # autocast: a cast copy is made anyway, so write into the copy
         wc = w.to(dtype)
-        _scatter_(wc, p, new.to(dtype))
+        _scatter_(wc, p, merged_values(w, delta.detach(), p).to(dtype))
         yield wc
         return
-    old = _gather(w, p)
     # Writing through .data: other graph nodes that saved this frozen weight see it unchanged,
     # because it is restored before anything else runs.
+    ext = cpu_extension.load() if w.device.type == "cpu" and w.is_contiguous() else None
+    if ext is not None:  # one C++ pass each way over the entries, same rounding as merged_values
+        crow, col = p.crow_indices(), p.idx.reshape(-1)
+        old = ext.swap_in(w.data, crow, col, delta.detach().reshape(-1).float().contiguous())
+        try:
+            yield w
+        finally:
+            ext.restore(w.data, crow, col, old)
+        return
+    new = merged_values(w, delta.detach(), p)
+    old = _gather(w, p)
     _scatter_(w.data, p, new)
     try:
         yield w
     finally:
         _scatter_(w.data, p, old)
+
+
+def _no_autocast(t: Tensor):
+    """autocast(enabled=False) only when autocast is on: entering it costs more than a small layer's ops."""
+    return torch.autocast(t.device.type, enabled=False) if torch.is_autocast_enabled(t.device.type) else nullcontext()
 
 
 def _compute_dtype(x: Tensor, weight: Tensor) -> torch.dtype:
@@ -66,17 +81,17 @@ def _compute_dtype(x: Tensor, weight: Tensor) -> torch.dtype:
 
 class SparseDeltaLinearFn(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, delta, idx, rows, kernel):
-        p = SparsePattern(idx, rows, tuple(weight.shape))
+    def forward(ctx, x, weight, bias, delta, idx, rows, crow, kernel):
+        p = SparsePattern(idx, rows, tuple(weight.shape), crow)
         dtype = _compute_dtype(x, weight)
         xc = x.to(dtype)
-        with torch.autocast(x.device.type, enabled=False), swapped_weight(weight, delta, p, dtype) as w:
+        with _no_autocast(x), swapped_weight(weight, delta, p, dtype) as w:
             y = F.linear(xc, w, None if bias is None else bias.to(dtype))
         # The frozen weight is kept as a reference on ctx, not through save_for_backward: it is a
         # parameter (no copy either way), and saved-tensor hooks then see no (d_out, d_in) tensor at all.
-        ctx.weight = weight
+        ctx.weight, ctx.crow = weight, crow  # the layer's cached row pointers, not an activation
         ctx.save_for_backward(xc, delta, idx, rows)
-        ctx.kernel, ctx.dtype, ctx.x_dtype = kernel, dtype, x.dtype
+        ctx.kernel, ctx.dtype, ctx.x_dtype, ctx.x_shape = kernel, dtype, x.dtype, xc.shape
         ctx.bias_dtype = None if bias is None else bias.dtype
         return y
 
@@ -84,18 +99,18 @@ class SparseDeltaLinearFn(torch.autograd.Function):
     def backward(ctx, grad_out):
         xc, delta, idx, rows = ctx.saved_tensors
         weight = ctx.weight
-        p = SparsePattern(idx, rows, tuple(weight.shape))
+        p = SparsePattern(idx, rows, tuple(weight.shape), ctx.crow)
         g = grad_out.reshape(-1, weight.shape[0]).to(ctx.dtype)
         grad_x = grad_bias = grad_delta = None
-        with torch.autocast(g.device.type, enabled=False):
+        with _no_autocast(g):
             if ctx.needs_input_grad[0]:
                 with swapped_weight(weight, delta, p, ctx.dtype) as w:
-                    grad_x = (g @ w).view(xc.shape).to(ctx.x_dtype)
+                    grad_x = (g @ w).view(ctx.x_shape).to(ctx.x_dtype)
             if ctx.needs_input_grad[3]:
                 grad_delta = sddmm(g, xc.reshape(-1, weight.shape[1]), p, ctx.kernel).to(delta.dtype)
             if ctx.needs_input_grad[2]:
                 grad_bias = g.float().sum(0).to(ctx.bias_dtype)
-        return grad_x, None, grad_bias, grad_delta, None, None, None
+        return grad_x, None, grad_bias, grad_delta, None, None, None, None
 
 
 class NeuroAdaLinear(nn.Linear):
@@ -114,6 +129,14 @@ class NeuroAdaLinear(nn.Linear):
         self.register_buffer("neuroada_idx", pattern.idx)
         self.register_buffer("neuroada_rows", pattern.rows)
         self.neuroada_delta = nn.Parameter(torch.zeros(pattern.idx.shape, dtype=torch.float32, device=base.weight.device))
+        self._crow: tuple[tuple, Tensor] | None = None  # CSR row pointers of the pattern, rebuilt when idx changes
+
+    def _crow_indices(self) -> Tensor:
+        idx = self.neuroada_idx
+        key = (id(idx), idx._version, idx.device)
+        if self._crow is None or self._crow[0] != key:
+            self._crow = (key, self.pattern.crow_indices())
+        return self._crow[1]
 
     @property
     def pattern(self) -> SparsePattern:
@@ -122,7 +145,8 @@ class NeuroAdaLinear(nn.Linear):
     def forward(self, x: Tensor) -> Tensor:
         if self.weight.requires_grad:
             raise RuntimeError("NeuroAdaLinear needs a frozen base weight; call weight.requires_grad_(False)")
-        return SparseDeltaLinearFn.apply(x, self.weight, self.bias, self.neuroada_delta, self.neuroada_idx, self.neuroada_rows, self.kernel)
+        return SparseDeltaLinearFn.apply(x, self.weight, self.bias, self.neuroada_delta, self.neuroada_idx, self.neuroada_rows,
+                                         self._crow_indices(), self.kernel)
 
     @torch.no_grad()
     def merged(self) -> nn.Linear:

@@ -32,6 +32,7 @@ class SparsePattern:
     idx: Tensor  # (d_out, k) columns, or (nnz,) columns when `rows` is given
     rows: Tensor | None  # (nnz,) rows, sorted; None when every row has idx.shape[1] entries
     shape: tuple[int, int]  # (d_out, d_in) of the weight
+    crow: Tensor | None = None  # CSR row pointers when already built (the layer caches them); see crow_indices
 
     @property
     def nnz(self) -> int:
@@ -50,6 +51,8 @@ class SparsePattern:
 
     def crow_indices(self) -> Tensor:
         """CSR row pointers (int64, length d_out + 1)."""
+        if self.crow is not None:
+            return self.crow
         d_out = self.shape[0]
         if self.rows is None:
             return torch.arange(0, self.nnz + 1, self.idx.shape[1], device=self.idx.device)

@@ -1,0 +1,62 @@
+"""The compiled CPU kernels (`csrc/neuroada_cpu.cpp`): built on first use, cached by torch, optional.
+
+Without a C++ toolchain (g++ and ninja) or with NEUROADA_CPU_EXTENSION=0, `load()` returns None once,
+with a warning, and the library runs its pure-PyTorch paths (same values within float tolerance for the
+gradient; bit-identical weight swaps).
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("csrc") / "neuroada_cpu.cpp"
+FUNCTIONS = ["sddmm_csr_tiled", "swap_in", "restore"]
+
+_ext = None
+_error: BaseException | None = None
+_disabled = 0
+
+
+def _cpu_flags() -> tuple[str, list[str]]:
+    """Compiler flags for this CPU, named by torch's capability (a cached build never meets another ISA)."""
+    cap = str(torch.backends.cpu.get_cpu_capability()).lower()
+    isa = {"avx512": ["-mavx512f", "-mavx512vl", "-mavx2", "-mfma"], "avx2": ["-mavx2", "-mfma"]}.get(cap, [])
+    return cap, ["-O3", "-fopenmp-simd", *isa]
+
+
+def load():
+    """The compiled module, or None (no toolchain, disabled by NEUROADA_CPU_EXTENSION=0 or `disabled()`)."""
+    global _ext, _error
+    if _disabled or os.environ.get("NEUROADA_CPU_EXTENSION", "1") == "0":
+        return None
+    if _ext is None and _error is None:
+        try:
+            from torch.utils.cpp_extension import load_inline
+
+            cap, flags = _cpu_flags()
+            _ext = load_inline(f"neuroada_cpu_{cap}", cpp_sources=SOURCE.read_text(), functions=FUNCTIONS,
+                               extra_cflags=flags, verbose=False)
+        except Exception as exc:  # no compiler, no ninja, ...
+            _error = exc
+            warnings.warn(f"NeuroAda's C++ CPU kernels are unavailable ({type(exc).__name__}: {exc}); "
+                          "using the PyTorch kernels (slower on CPU, same results)")
+    return _ext
+
+
+def available() -> bool:
+    return load() is not None
+
+
+@contextmanager
+def disabled():
+    """Runs the pure-PyTorch paths inside the block (benchmarks and tests compare the two)."""
+    global _disabled
+    _disabled += 1
+    try:
+        yield
+    finally:
+        _disabled -= 1

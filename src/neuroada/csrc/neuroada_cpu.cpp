@@ -1,0 +1,239 @@
+// NeuroAda CPU kernels (compiled on first use by neuroada/cpu_extension.py through torch.utils.cpp_extension).
+//
+// sddmm_csr_tiled: the gradient of the bypass deltas, out[p] = sum_n g[n, row(p)] * x[n, col[p]] over the
+// CSR pattern (crow, col). One parallel region per call; each thread owns a range of rows and, per tile
+// of T tokens, transposes the x tile and its rows' g columns (AVX2 8x8 block transposes) so every dot
+// product reads contiguous memory, then does its rows' dot products eight entries at a time with eight
+// vector accumulators and one transposing horizontal add (no per-entry reduction).
+//
+// swap_in / restore: the in-place write of the selected weight entries (W[sel] = W[sel] + delta, rounded
+// as torch's `(W.gather().float() + delta).to(W.dtype)` rounds, so the swapped weight equals the merged
+// one bit for bit) and the write-back of the original values, as one pass over the entries each.
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <algorithm>
+#include <vector>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+// dst[c * ld_dst + t] = src[t * ld_src + c] for t < rows, c0 <= c < c1
+static inline void transpose_block(const float* src, int64_t ld_src, float* dst, int64_t ld_dst,
+                                   int64_t rows, int64_t c0, int64_t c1) {
+  int64_t t = 0;
+#if defined(__AVX2__)
+  for (; t + 8 <= rows; t += 8) {
+    int64_t c = c0;
+    for (; c + 8 <= c1; c += 8) {
+      const float* s = src + t * ld_src + c;
+      __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ld_src);
+      __m256 r2 = _mm256_loadu_ps(s + 2 * ld_src), r3 = _mm256_loadu_ps(s + 3 * ld_src);
+      __m256 r4 = _mm256_loadu_ps(s + 4 * ld_src), r5 = _mm256_loadu_ps(s + 5 * ld_src);
+      __m256 r6 = _mm256_loadu_ps(s + 6 * ld_src), r7 = _mm256_loadu_ps(s + 7 * ld_src);
+      __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+      __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+      __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+      __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+      __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+      __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+      __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+      __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+      float* d = dst + c * ld_dst + t;
+      _mm256_storeu_ps(d, _mm256_permute2f128_ps(s0, s4, 0x20));
+      _mm256_storeu_ps(d + ld_dst, _mm256_permute2f128_ps(s1, s5, 0x20));
+      _mm256_storeu_ps(d + 2 * ld_dst, _mm256_permute2f128_ps(s2, s6, 0x20));
+      _mm256_storeu_ps(d + 3 * ld_dst, _mm256_permute2f128_ps(s3, s7, 0x20));
+      _mm256_storeu_ps(d + 4 * ld_dst, _mm256_permute2f128_ps(s0, s4, 0x31));
+      _mm256_storeu_ps(d + 5 * ld_dst, _mm256_permute2f128_ps(s1, s5, 0x31));
+      _mm256_storeu_ps(d + 6 * ld_dst, _mm256_permute2f128_ps(s2, s6, 0x31));
+      _mm256_storeu_ps(d + 7 * ld_dst, _mm256_permute2f128_ps(s3, s7, 0x31));
+    }
+    for (; c < c1; ++c)
+      for (int64_t u = t; u < t + 8; ++u) dst[c * ld_dst + u] = src[u * ld_src + c];
+  }
+#endif
+  for (; t < rows; ++t)
+    for (int64_t c = c0; c < c1; ++c) dst[c * ld_dst + t] = src[t * ld_src + c];
+}
+
+#if defined(__AVX2__)
+// out[u] += sum_t g[t] * x[u][t] for eight rows x[u]: eight vector accumulators over the tokens, then
+// one transposing horizontal add for all eight (instead of eight separate reductions).
+static inline void dot8_accumulate(const float* g, const float* const* x, int64_t n, float* out) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+  __m256 a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps(), a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
+  int64_t t = 0;
+  for (; t + 8 <= n; t += 8) {
+    const __m256 gv = _mm256_loadu_ps(g + t);
+    a0 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(x[0] + t), a0);
+    a1 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(x[1] + t), a1);
+    a2 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(x[2] + t), a2);
+    a3 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(x[3] + t), a3);
+    a4 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(x[4] + t), a4);
+    a5 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(x[5] + t), a5);
+    a6 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(x[6] + t), a6);
+    a7 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(x[7] + t), a7);
+  }
+  // lanes of h: [a0 a1 a2 a3 | a0 a1 a2 a3] partial sums (low/high 128-bit halves), same for a4..a7
+  const __m256 h01 = _mm256_hadd_ps(a0, a1), h23 = _mm256_hadd_ps(a2, a3);
+  const __m256 h45 = _mm256_hadd_ps(a4, a5), h67 = _mm256_hadd_ps(a6, a7);
+  const __m256 h0123 = _mm256_hadd_ps(h01, h23), h4567 = _mm256_hadd_ps(h45, h67);
+  const __m256 lo = _mm256_permute2f128_ps(h0123, h4567, 0x20), hi = _mm256_permute2f128_ps(h0123, h4567, 0x31);
+  alignas(32) float sums[8];
+  _mm256_store_ps(sums, _mm256_add_ps(lo, hi));
+  for (; t < n; ++t) {
+    const float gv = g[t];
+    for (int u = 0; u < 8; ++u) sums[u] += gv * x[u][t];
+  }
+  for (int u = 0; u < 8; ++u) out[u] += sums[u];
+}
+#endif
+
+template <typename index_t>
+static void sddmm_impl(const float* gp, const float* xp, const int64_t* cr, const index_t* cl, float* o,
+                       int64_t N, int64_t M, int64_t K, int64_t T, bool x_transposed) {
+  // One parallel region: each thread owns a range of rows and, per token tile, transposes the whole x
+  // tile (small, duplicated across threads; skipped when x comes transposed, (K, N)) and the g columns of
+  // its own rows, then does its dots. No barrier between the transposes and the dot products.
+  const int64_t grain = std::max<int64_t>(16, (M + at::get_num_threads() - 1) / std::max(at::get_num_threads(), 1));
+  at::parallel_for(0, M, grain, [&](int64_t b, int64_t e) {
+    std::vector<float> xT_buf(x_transposed ? 0 : static_cast<size_t>(K * T)), gT_buf(static_cast<size_t>((e - b) * T));
+    float* gT = gT_buf.data();
+    const int64_t ldx = x_transposed ? N : T;  // distance between the token rows of two input columns
+    for (int64_t n0 = 0; n0 < N; n0 += T) {
+      const int64_t tn = std::min(T, N - n0);
+      const float* xT = x_transposed ? xp + n0 : xT_buf.data();
+      if (!x_transposed)
+        for (int64_t c0 = 0; c0 < K; c0 += 64) transpose_block(xp + n0 * K, K, xT_buf.data(), T, tn, c0, std::min(K, c0 + 64));
+      for (int64_t c0 = b; c0 < e; c0 += 64) transpose_block(gp + n0 * M + b, M, gT, T, tn, c0 - b, std::min(e, c0 + 64) - b);
+      for (int64_t i = b; i < e; ++i) {
+        const float* gr = gT + (i - b) * T;
+        int64_t p = cr[i];
+        const int64_t pe = cr[i + 1];
+#if defined(__AVX2__)
+        for (; p + 8 <= pe; p += 8) {  // eight entries of row i per pass over its g row, no per-entry reduction
+          const float* xs[8];
+          for (int u = 0; u < 8; ++u) xs[u] = xT + static_cast<int64_t>(cl[p + u]) * ldx;
+          dot8_accumulate(gr, xs, tn, o + p);
+        }
+#endif
+        for (; p + 4 <= pe; p += 4) {  // four entries of row i per pass over its g row
+          const float* x0 = xT + static_cast<int64_t>(cl[p]) * ldx;
+          const float* x1 = xT + static_cast<int64_t>(cl[p + 1]) * ldx;
+          const float* x2 = xT + static_cast<int64_t>(cl[p + 2]) * ldx;
+          const float* x3 = xT + static_cast<int64_t>(cl[p + 3]) * ldx;
+          float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f;
+#pragma omp simd reduction(+ : a0, a1, a2, a3)
+          for (int64_t t = 0; t < tn; ++t) {
+            const float gv = gr[t];
+            a0 += gv * x0[t]; a1 += gv * x1[t]; a2 += gv * x2[t]; a3 += gv * x3[t];
+          }
+          o[p] += a0; o[p + 1] += a1; o[p + 2] += a2; o[p + 3] += a3;
+        }
+        for (; p < pe; ++p) {
+          const float* xr = xT + static_cast<int64_t>(cl[p]) * ldx;
+          float acc = 0.f;
+#pragma omp simd reduction(+ : acc)
+          for (int64_t t = 0; t < tn; ++t) acc += gr[t] * xr[t];
+          o[p] += acc;
+        }
+      }
+    }
+  });
+}
+
+// Fused in-place swap of the selected entries of w (d_out, d_in): old[p] = w[row(p), col[p]];
+// w[row(p), col[p]] = scalar_t(float(old[p]) + delta[p]) -- the rounding of torch's
+// `(w.gather(idx).float() + delta).to(w.dtype)`, so the swapped weight equals the merged one bit for bit.
+template <typename scalar_t, typename index_t>
+static void swap_in_impl(scalar_t* w, int64_t ld, const int64_t* cr, const index_t* cl, const float* delta,
+                         scalar_t* old, int64_t M) {
+  at::parallel_for(0, M, 256, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      scalar_t* row = w + i * ld;
+      for (int64_t p = cr[i]; p < cr[i + 1]; ++p) {
+        const scalar_t v = row[cl[p]];
+        old[p] = v;
+        row[cl[p]] = static_cast<scalar_t>(static_cast<float>(v) + delta[p]);
+      }
+    }
+  });
+}
+
+template <typename scalar_t, typename index_t>
+static void restore_impl(scalar_t* w, int64_t ld, const int64_t* cr, const index_t* cl, const scalar_t* old, int64_t M) {
+  at::parallel_for(0, M, 256, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      scalar_t* row = w + i * ld;
+      for (int64_t p = cr[i]; p < cr[i + 1]; ++p) row[cl[p]] = old[p];
+    }
+  });
+}
+
+#define NEUROADA_DISPATCH_INDEX(col, ...)                                                   \
+  switch (col.scalar_type()) {                                                              \
+    case at::kShort: { using index_t = int16_t; __VA_ARGS__(); break; }                    \
+    case at::kInt: { using index_t = int32_t; __VA_ARGS__(); break; }                      \
+    case at::kLong: { using index_t = int64_t; __VA_ARGS__(); break; }                     \
+    default: TORCH_CHECK(false, "int16, int32 or int64 column indices expected");          \
+  }
+
+static void check_swap(const torch::Tensor& w, const torch::Tensor& crow, const torch::Tensor& col) {
+  TORCH_CHECK(w.dim() == 2 && w.is_contiguous(), "contiguous 2-d weight expected");
+  TORCH_CHECK(crow.scalar_type() == at::kLong && crow.is_contiguous() && crow.numel() == w.size(0) + 1, "int64 crow expected");
+  TORCH_CHECK(col.is_contiguous(), "contiguous columns expected");
+}
+
+torch::Tensor swap_in(torch::Tensor w, torch::Tensor crow, torch::Tensor col, torch::Tensor delta) {
+  check_swap(w, crow, col);
+  TORCH_CHECK(delta.scalar_type() == at::kFloat && delta.is_contiguous() && delta.numel() == col.numel(), "fp32 delta expected");
+  auto old = torch::empty({col.numel()}, w.options());
+  const int64_t* cr = crow.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, w.scalar_type(), "neuroada_swap_in", [&] {
+    NEUROADA_DISPATCH_INDEX(col, [&] {
+      swap_in_impl<scalar_t, index_t>(w.data_ptr<scalar_t>(), w.size(1), cr, col.data_ptr<index_t>(),
+                                      delta.data_ptr<float>(), old.data_ptr<scalar_t>(), w.size(0));
+    })
+  });
+  return old;
+}
+
+void restore(torch::Tensor w, torch::Tensor crow, torch::Tensor col, torch::Tensor old) {
+  check_swap(w, crow, col);
+  TORCH_CHECK(old.scalar_type() == w.scalar_type() && old.is_contiguous() && old.numel() == col.numel(), "old values expected");
+  const int64_t* cr = crow.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, w.scalar_type(), "neuroada_restore", [&] {
+    NEUROADA_DISPATCH_INDEX(col, [&] {
+      restore_impl<scalar_t, index_t>(w.data_ptr<scalar_t>(), w.size(1), cr, col.data_ptr<index_t>(), old.data_ptr<scalar_t>(), w.size(0));
+    })
+  });
+}
+
+// out[p] = sum_n g[n, row(p)] * x[n, col[p]] for the CSR pattern (crow, col) of a (M, K) matrix; x is
+// (N, K), or (K, N) when x_transposed (then no x tile is transposed here).
+torch::Tensor sddmm_csr_tiled(torch::Tensor g, torch::Tensor x, torch::Tensor crow, torch::Tensor col, int64_t T, bool x_transposed) {
+  const int64_t N = g.size(0), M = g.size(1), K = x.size(x_transposed ? 0 : 1);
+  TORCH_CHECK(g.dim() == 2 && x.dim() == 2 && x.size(x_transposed ? 1 : 0) == N, "g (N, M) and x (N, K) or (K, N) expected");
+  TORCH_CHECK(g.scalar_type() == at::kFloat && x.scalar_type() == at::kFloat, "float32 g and x expected");
+  TORCH_CHECK(g.is_contiguous() && x.is_contiguous() && crow.is_contiguous() && col.is_contiguous(), "contiguous inputs expected");
+  TORCH_CHECK(crow.scalar_type() == at::kLong && crow.numel() == M + 1, "int64 crow of length M + 1 expected");
+  TORCH_CHECK(T > 0, "tile must be positive");
+  auto out = torch::zeros({col.numel()}, g.options());
+  if (N == 0 || col.numel() == 0) return out;
+  const float* gp = g.data_ptr<float>();
+  const float* xp = x.data_ptr<float>();
+  torch::Tensor xT;
+  if (!x_transposed && at::get_num_threads() > 1) {
+    // With several threads, transpose x once, split by columns, rather than every thread transposing
+    // every x tile itself (the rows' g columns are split between the threads either way).
+    xT = torch::empty({K, N}, x.options());
+    float* d = xT.data_ptr<float>();
+    at::parallel_for(0, (K + 7) / 8, 8, [&](int64_t b, int64_t e) { transpose_block(xp, K, d, N, N, 8 * b, std::min(K, 8 * e)); });
+    xp = d;
+    x_transposed = true;
+  }
+  const int64_t* cr = crow.data_ptr<int64_t>();
+  float* op = out.data_ptr<float>();
+  NEUROADA_DISPATCH_INDEX(col, [&] { sddmm_impl<index_t>(gp, xp, cr, col.data_ptr<index_t>(), op, N, M, K, T, x_transposed); })
+  return out;
+}
