@@ -5,7 +5,7 @@
 # The two suites are independent: on 2 cores run them side by side, one thread each,
 #   OMP_NUM_THREADS=1 bash experiments/cpu_scale/run.sh glue & OMP_NUM_THREADS=1 bash experiments/cpu_scale/run.sh commonsense
 # Budget (one thread each): GLUE 90 runs (5 tasks x 6 methods x 3 seeds, 50 steps) at ~1 min each;
-# commonsense 6 runs (50 steps, 100 items per test set) at ~10 min each. The measured times are in each run's
+# commonsense 6 runs (20 steps, 40 items per test set) at ~10 min each. The measured times are in each run's
 # record (wall_time_s) and summarised in results/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,7 +16,7 @@ COMMON=(logger=none "output_root=$OUT")
 
 # r=match sets LoRA/DoRA's rank to NeuroAda k=20's parameter count on the same targets.
 commonsense() {
-  local base=(model=smollm2-135m task=commonsense15k task.max_train_samples=800 task.max_eval_samples=100
+  local base=(model=smollm2-135m task=commonsense15k task.max_train_samples=320 task.max_eval_samples=40
               task.skip_missing_eval_sets=true trainer.max_steps=-1 trainer.epochs=1 trainer.batch_size=16
               trainer.max_length=256 trainer.save_steps=1000 "${COMMON[@]}")
   # The pretrained model's ("before") scores are the same for every method: evaluate them once.
