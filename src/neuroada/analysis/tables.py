@@ -102,6 +102,9 @@ def suite_tasks(suite: str, reproduced: pd.DataFrame | None = None, reference: p
     return _order(found, SUITE_ORDER.get(suite, []))
 
 
+OWN_TRAIN = "each task's own"
+
+
 def suite_table(metrics: pd.DataFrame, reference: pd.DataFrame, suite: str, *, phase: str = "after", scale: float = 100.0,
                 tasks: Sequence[str] | None = None) -> pd.DataFrame:
     """The numeric table of one suite (see the module docstring). `metrics` is `records.metrics_frame`
@@ -124,7 +127,9 @@ def suite_table(metrics: pd.DataFrame, reference: pd.DataFrame, suite: str, *, p
                          "avg_tasks": sum(t in vals for t in tasks)})
     # reproduced
     if not agg.empty:
-        for (model, tag, train), g in agg.groupby(["model", "method_tag", "task"], sort=False):
+        # Tasks trained on their own train set (GLUE) share one row per method: train = OWN_TRAIN.
+        agg = agg.assign(_train=[OWN_TRAIN if t == b else t for t, b in zip(agg["task"], agg["benchmark"])])
+        for (model, tag, train), g in agg.groupby(["model", "method_tag", "_train"], sort=False):
             g = g[g["benchmark"].isin(tasks)]
             if g.empty:
                 continue
