@@ -59,6 +59,19 @@ def test_same_command_and_seed_give_identical_results(tmp_path):
     assert first["config"] == second["config"] | {"output_root": first["config"]["output_root"]}
 
 
+def test_a_completed_run_is_not_rerun_unless_resume_is_off(tmp_path, monkeypatch):
+    first = pipeline.run(tiny_cfg(tmp_path, "logger=none", "trainer.max_steps=2", "eval_before=false"))
+
+    def no_model(*a, **k):
+        raise AssertionError("the model was loaded again")
+
+    monkeypatch.setattr(pipeline, "load_model", no_model)
+    again = pipeline.run(tiny_cfg(tmp_path, "logger=none", "trainer.max_steps=2", "eval_before=false"))
+    assert again["created"] == first["created"] and again["metrics"] == first["metrics"]
+    with pytest.raises(AssertionError, match="loaded again"):
+        pipeline.run(tiny_cfg(tmp_path, "logger=none", "trainer.max_steps=2", "eval_before=false", "resume=false"))
+
+
 @pytest.mark.integration
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path):
     with pytest.raises(NonFiniteLossError, match=r"at step \d+; stopped. Last checkpoint kept: .*checkpoint-1"):

@@ -1,6 +1,7 @@
 """One run: compose -> load task and model -> evaluate -> apply method -> train -> merge -> evaluate -> record."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -121,12 +122,24 @@ def _flat_metrics(prefix: str, metrics: dict[str, dict]) -> dict[str, float]:
     return {f"{prefix}/{s}/{k}": v for s, m in metrics.items() for k, v in m.items() if isinstance(v, (int, float))}
 
 
+def _completed_record(run_dir: Path) -> dict | None:
+    try:
+        record = json.loads((run_dir / "record.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return record if record.get("status") == "completed" else None
+
+
 def run(cfg: DictConfig | dict[str, Any]) -> dict:
     """Runs one experiment and returns its record (also written to <output_root>/<run_id>/record.json)."""
     cfg = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     t_start = time.perf_counter()
     rid = run_id(cfg)
     run_dir = Path(cfg["output_root"]) / rid
+    done = _completed_record(run_dir)
+    if done is not None and cfg["resume"]:  # the same run finished before: a relaunched sweep skips it
+        log.info("run %s already completed (%s); resume=false reruns it", rid, run_dir / "record.json")
+        return done
     run_dir.mkdir(parents=True, exist_ok=True)
     device = pick_device(cfg["device"])
     set_seed(cfg["seed"])
