@@ -7,6 +7,7 @@ gradient; bit-identical weight swaps).
 from __future__ import annotations
 
 import os
+import shutil
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,16 @@ def _cpu_flags() -> tuple[str, list[str]]:
     return cap, ["-O3", "-fopenmp-simd", *isa]
 
 
+def _ninja_on_path() -> None:
+    """torch finds ninja on PATH; the pinned `ninja` package's binary is there only in an activated venv."""
+    if shutil.which("ninja") is None:
+        try:
+            import ninja
+        except ImportError:
+            return
+        os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+
+
 def load():
     """The compiled module, or None (no toolchain, disabled by NEUROADA_CPU_EXTENSION=0 or `disabled()`)."""
     global _ext, _error
@@ -37,6 +48,7 @@ def load():
         try:
             from torch.utils.cpp_extension import load_inline
 
+            _ninja_on_path()
             cap, flags = _cpu_flags()
             _ext = load_inline(f"neuroada_cpu_{cap}", cpp_sources=SOURCE.read_text(), functions=FUNCTIONS,
                                extra_cflags=flags, verbose=False)
