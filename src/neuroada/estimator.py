@@ -189,12 +189,9 @@ def _shadow_sampled_addmm(g: Tensor, x: Tensor, pattern) -> Tensor:
 
 
 def _shadow_sampled_cpu(g: Tensor, x: Tensor, pattern, tile=None) -> Tensor:
-    """What `kernels.sampled_cpu` allocates through torch: the output and, with several threads, x transposed
-    (its per-thread tiles, a few hundred KB, are not torch tensors)."""
-    out = torch.zeros(pattern.nnz, dtype=torch.float32, device=g.device)
-    xT = torch.empty((x.shape[1], x.shape[0]), dtype=torch.float32, device=g.device) if torch.get_num_threads() > 1 else None
-    del xT
-    return out.view(pattern.idx.shape)
+    """What `kernels.sampled_cpu` allocates through torch: its output (its per-thread tiles, a few hundred
+    KB, are not torch tensors)."""
+    return torch.zeros(pattern.nnz, dtype=torch.float32, device=g.device).view(pattern.idx.shape)
 
 
 @contextlib.contextmanager

@@ -108,13 +108,12 @@ def cpu_tile(pattern: SparsePattern) -> int:
     return 128 if pattern.nnz >= 8 * pattern.shape[0] else 64
 
 
-def sampled_cpu(g: Tensor, x: Tensor, pattern: SparsePattern, tile: int | None = None, *, x_transposed: bool = False) -> Tensor:
-    """`x_transposed`: x is given as (d_in, tokens), the layout the kernel reads (no transpose inside)."""
+def sampled_cpu(g: Tensor, x: Tensor, pattern: SparsePattern, tile: int | None = None) -> Tensor:
     ext = cpu_extension.load() if g.device.type == "cpu" else None
     if ext is None:
-        return sampled_addmm_tiled(g, x.t() if x_transposed else x, pattern)
+        return sampled_addmm_tiled(g, x, pattern)
     out = ext.sddmm_csr_tiled(g.float().contiguous(), x.float().contiguous(), pattern.crow_indices(),
-                              pattern.idx.reshape(-1).contiguous(), int(tile or cpu_tile(pattern)), x_transposed)
+                              pattern.idx.reshape(-1).contiguous(), int(tile or cpu_tile(pattern)))
     return out.view(pattern.idx.shape)
 
 

@@ -91,20 +91,18 @@ static inline void dot8_accumulate(const float* g, const float* const* x, int64_
 
 template <typename index_t>
 static void sddmm_impl(const float* gp, const float* xp, const int64_t* cr, const index_t* cl, float* o,
-                       int64_t N, int64_t M, int64_t K, int64_t T, bool x_transposed) {
+                       int64_t N, int64_t M, int64_t K, int64_t T) {
   // One parallel region: each thread owns a range of rows and, per token tile, transposes the whole x
-  // tile (small, duplicated across threads; skipped when x comes transposed, (K, N)) and the g columns of
-  // its own rows, then does its dots. No barrier between the transposes and the dot products.
+  // tile (small, duplicated across threads) and the g columns of its own rows, then does its dots.
+  // No barrier between the transposes and the dot products.
   const int64_t grain = std::max<int64_t>(16, (M + at::get_num_threads() - 1) / std::max(at::get_num_threads(), 1));
   at::parallel_for(0, M, grain, [&](int64_t b, int64_t e) {
-    std::vector<float> xT_buf(x_transposed ? 0 : static_cast<size_t>(K * T)), gT_buf(static_cast<size_t>((e - b) * T));
+    std::vector<float> xT_buf(static_cast<size_t>(K * T)), gT_buf(static_cast<size_t>((e - b) * T));
+    float* xT = xT_buf.data();
     float* gT = gT_buf.data();
-    const int64_t ldx = x_transposed ? N : T;  // distance between the token rows of two input columns
     for (int64_t n0 = 0; n0 < N; n0 += T) {
       const int64_t tn = std::min(T, N - n0);
-      const float* xT = x_transposed ? xp + n0 : xT_buf.data();
-      if (!x_transposed)
-        for (int64_t c0 = 0; c0 < K; c0 += 64) transpose_block(xp + n0 * K, K, xT_buf.data(), T, tn, c0, std::min(K, c0 + 64));
+      for (int64_t c0 = 0; c0 < K; c0 += 64) transpose_block(xp + n0 * K, K, xT, T, tn, c0, std::min(K, c0 + 64));
       for (int64_t c0 = b; c0 < e; c0 += 64) transpose_block(gp + n0 * M + b, M, gT, T, tn, c0 - b, std::min(e, c0 + 64) - b);
       for (int64_t i = b; i < e; ++i) {
         const float* gr = gT + (i - b) * T;
@@ -113,15 +111,15 @@ static void sddmm_impl(const float* gp, const float* xp, const int64_t* cr, cons
 #if defined(__AVX2__)
         for (; p + 8 <= pe; p += 8) {  // eight entries of row i per pass over its g row, no per-entry reduction
           const float* xs[8];
-          for (int u = 0; u < 8; ++u) xs[u] = xT + static_cast<int64_t>(cl[p + u]) * ldx;
+          for (int u = 0; u < 8; ++u) xs[u] = xT + static_cast<int64_t>(cl[p + u]) * T;
           dot8_accumulate(gr, xs, tn, o + p);
         }
 #endif
         for (; p + 4 <= pe; p += 4) {  // four entries of row i per pass over its g row
-          const float* x0 = xT + static_cast<int64_t>(cl[p]) * ldx;
-          const float* x1 = xT + static_cast<int64_t>(cl[p + 1]) * ldx;
-          const float* x2 = xT + static_cast<int64_t>(cl[p + 2]) * ldx;
-          const float* x3 = xT + static_cast<int64_t>(cl[p + 3]) * ldx;
+          const float* x0 = xT + static_cast<int64_t>(cl[p]) * T;
+          const float* x1 = xT + static_cast<int64_t>(cl[p + 1]) * T;
+          const float* x2 = xT + static_cast<int64_t>(cl[p + 2]) * T;
+          const float* x3 = xT + static_cast<int64_t>(cl[p + 3]) * T;
           float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f;
 #pragma omp simd reduction(+ : a0, a1, a2, a3)
           for (int64_t t = 0; t < tn; ++t) {
@@ -131,7 +129,7 @@ static void sddmm_impl(const float* gp, const float* xp, const int64_t* cr, cons
           o[p] += a0; o[p + 1] += a1; o[p + 2] += a2; o[p + 3] += a3;
         }
         for (; p < pe; ++p) {
-          const float* xr = xT + static_cast<int64_t>(cl[p]) * ldx;
+          const float* xr = xT + static_cast<int64_t>(cl[p]) * T;
           float acc = 0.f;
 #pragma omp simd reduction(+ : acc)
           for (int64_t t = 0; t < tn; ++t) acc += gr[t] * xr[t];
@@ -209,31 +207,24 @@ void restore(torch::Tensor w, torch::Tensor crow, torch::Tensor col, torch::Tens
   });
 }
 
-// out[p] = sum_n g[n, row(p)] * x[n, col[p]] for the CSR pattern (crow, col) of a (M, K) matrix; x is
-// (N, K), or (K, N) when x_transposed (then no x tile is transposed here).
-torch::Tensor sddmm_csr_tiled(torch::Tensor g, torch::Tensor x, torch::Tensor crow, torch::Tensor col, int64_t T, bool x_transposed) {
-  const int64_t N = g.size(0), M = g.size(1), K = x.size(x_transposed ? 0 : 1);
-  TORCH_CHECK(g.dim() == 2 && x.dim() == 2 && x.size(x_transposed ? 1 : 0) == N, "g (N, M) and x (N, K) or (K, N) expected");
+// out[p] = sum_n g[n, row(p)] * x[n, col[p]] for the CSR pattern (crow, col) of a (M, K) matrix.
+torch::Tensor sddmm_csr_tiled(torch::Tensor g, torch::Tensor x, torch::Tensor crow, torch::Tensor col, int64_t T) {
+  TORCH_CHECK(g.dim() == 2 && x.dim() == 2 && g.size(0) == x.size(0), "g (N, M) and x (N, K) expected");
   TORCH_CHECK(g.scalar_type() == at::kFloat && x.scalar_type() == at::kFloat, "float32 g and x expected");
   TORCH_CHECK(g.is_contiguous() && x.is_contiguous() && crow.is_contiguous() && col.is_contiguous(), "contiguous inputs expected");
-  TORCH_CHECK(crow.scalar_type() == at::kLong && crow.numel() == M + 1, "int64 crow of length M + 1 expected");
+  TORCH_CHECK(crow.scalar_type() == at::kLong && crow.numel() == g.size(1) + 1, "int64 crow of length M + 1 expected");
   TORCH_CHECK(T > 0, "tile must be positive");
+  const int64_t N = g.size(0), M = g.size(1), K = x.size(1);
   auto out = torch::zeros({col.numel()}, g.options());
   if (N == 0 || col.numel() == 0) return out;
   const float* gp = g.data_ptr<float>();
   const float* xp = x.data_ptr<float>();
-  torch::Tensor xT;
-  if (!x_transposed && at::get_num_threads() > 1) {
-    // With several threads, transpose x once, split by columns, rather than every thread transposing
-    // every x tile itself (the rows' g columns are split between the threads either way).
-    xT = torch::empty({K, N}, x.options());
-    float* d = xT.data_ptr<float>();
-    at::parallel_for(0, (K + 7) / 8, 8, [&](int64_t b, int64_t e) { transpose_block(xp, K, d, N, N, 8 * b, std::min(K, 8 * e)); });
-    xp = d;
-    x_transposed = true;
-  }
   const int64_t* cr = crow.data_ptr<int64_t>();
-  float* op = out.data_ptr<float>();
-  NEUROADA_DISPATCH_INDEX(col, [&] { sddmm_impl<index_t>(gp, xp, cr, col.data_ptr<index_t>(), op, N, M, K, T, x_transposed); })
+  switch (col.scalar_type()) {
+    case at::kShort: sddmm_impl<int16_t>(gp, xp, cr, col.data_ptr<int16_t>(), out.data_ptr<float>(), N, M, K, T); break;
+    case at::kInt: sddmm_impl<int32_t>(gp, xp, cr, col.data_ptr<int32_t>(), out.data_ptr<float>(), N, M, K, T); break;
+    case at::kLong: sddmm_impl<int64_t>(gp, xp, cr, col.data_ptr<int64_t>(), out.data_ptr<float>(), N, M, K, T); break;
+    default: TORCH_CHECK(false, "int16, int32 or int64 column indices expected");
+  }
   return out;
 }
