@@ -66,3 +66,36 @@ def test_unknown_group_option_is_a_clear_error(hydra_conf, group):
 
     with pytest.raises(MissingConfigException, match=rf"(?s)Could not find '{group}/nonexistent'.*Available options in '{group}'"):
         compose("config", overrides=[f"{group}=nonexistent"])
+
+
+def _launcher_commands() -> list[list[str]]:
+    """Every `src/run.py -m` command of the launchers, as DRY_RUN prints it (cpu_scale: read from the script)."""
+    import shlex
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    cmds = []
+    for script in sorted((repo / "experiments" / "paper").glob("*.sh")):
+        if script.name.startswith("_") or script.name == "memory.sh":
+            continue
+        out = subprocess.run(["bash", str(script)], cwd=repo, env={"DRY_RUN": "1", "PATH": "/usr/bin:/bin"},
+                             capture_output=True, text=True, check=True)
+        cmds += [shlex.split(line[2:]) for line in out.stderr.splitlines() if line.startswith("+ ")]
+    text = (repo / "experiments" / "cpu_scale" / "run.sh").read_text()
+    for line in text.splitlines():
+        if 'src/run.py -m "${base[@]}"' in line:
+            cmds.append(shlex.split(line.split('"${base[@]}"', 1)[1]))
+    return cmds
+
+
+def test_launcher_sweeps_compose_with_the_default_method_first(hydra_conf):
+    """Hydra composes a multirun with every sweep at its default before expanding it: an override of a key
+    that only the swept methods have (method.r under method=lora,dora) must be written `++method.r`."""
+    cmds = _launcher_commands()
+    assert len(cmds) >= 8
+    for cmd in cmds:
+        overrides = [o for o in cmd if "=" in o and not o.startswith("-") and "," not in o.split("=", 1)[1].strip("[]")
+                     and not o.startswith(("hydra/", "experiment="))]
+        sweeps_method = any(o.startswith("method=") and "," in o for o in cmd)
+        if sweeps_method:
+            compose("config", overrides=overrides)  # what Hydra composes first; raises on a plain method.r

@@ -14,7 +14,8 @@ OUT=${OUT:-results/runs/cpu_scale}
 what=${1:-all}
 COMMON=(logger=none "output_root=$OUT")
 
-# r=match sets LoRA/DoRA's rank to NeuroAda k=20's parameter count on the same targets.
+# r=match sets LoRA/DoRA's rank to NeuroAda k=20's parameter count on the same targets. Overrides of keys that
+# only the swept methods have need `++`: Hydra first composes a sweep with the default method (neuroada).
 commonsense() {
   local base=(model=smollm2-135m task=commonsense15k task.max_train_samples=320 task.max_eval_samples=40
               task.skip_missing_eval_sets=true trainer.max_steps=-1 trainer.epochs=1 trainer.batch_size=16
@@ -22,7 +23,7 @@ commonsense() {
   # The pretrained model's ("before") scores are the same for every method: evaluate them once.
   "$PY" src/run.py -m "${base[@]}" method=neuroada method.k=20 trainer.lr=1e-2 eval_before=true
   "$PY" src/run.py -m "${base[@]}" method=neuroada method.k=1 trainer.lr=1e-2 eval_before=false
-  "$PY" src/run.py -m "${base[@]}" method=lora,dora method.r=match method.k_match=20 trainer.lr=2e-3 eval_before=false
+  "$PY" src/run.py -m "${base[@]}" method=lora,dora ++method.r=match ++method.k_match=20 trainer.lr=2e-3 eval_before=false
   "$PY" src/run.py -m "${base[@]}" method=masked method.k=20 trainer.lr=1e-3 eval_before=false
   "$PY" src/run.py -m "${base[@]}" method=full trainer.lr=5e-5 eval_before=false
 }
@@ -33,7 +34,7 @@ glue() {
               trainer.max_steps=-1 trainer.epochs=2 trainer.batch_size=32 trainer.max_length=128 trainer.save_steps=10000
               eval_batch_size=64 eval_before=false "${COMMON[@]}")
   "$PY" src/run.py -m "${base[@]}" method=neuroada method.k=1,20 trainer.lr=5e-3
-  "$PY" src/run.py -m "${base[@]}" method=lora,dora method.r=match method.k_match=20 trainer.lr=1e-3
+  "$PY" src/run.py -m "${base[@]}" method=lora,dora ++method.r=match ++method.k_match=20 trainer.lr=1e-3
   "$PY" src/run.py -m "${base[@]}" method=masked method.k=20 trainer.lr=5e-4
   "$PY" src/run.py -m "${base[@]}" method=full trainer.lr=5e-5
 }

@@ -11,9 +11,10 @@
 #
 # GPU budget (ESTIMATE): per 7B/8B model, commonsense LoRA ~7 GPU-h, DoRA ~12 GPU-h (its weight-norm path is
 # slower); math ~2 and ~3 GPU-h; 13B about twice that. Defaults (4 models x 2 suites x 2 methods): ~110 A100-hours.
+# `++`: keys only LoRA/DoRA have (Hydra composes a sweep with the default method, neuroada, first).
 source "$(dirname "$0")/_common.sh"
 MODELS="${MODELS:-llama-7b,llama3-8b,llama-13b,llama2-7b}"
 TASKS="${TASKS:-commonsense170k,math10k}"
 multirun "model=${MODELS}" "task=${TASKS}" method=lora,dora trainer=paper dtype=bfloat16 \
-  method.r=32 method.alpha=64 method.dropout=0.05 "method.target_modules=[q_proj,k_proj,v_proj,up_proj,down_proj]" \
+  ++method.r=32 ++method.alpha=64 ++method.dropout=0.05 "method.target_modules=[q_proj,k_proj,v_proj,up_proj,down_proj]" \
   trainer.lr=2.0e-4 trainer.batch_size=4 trainer.grad_accum=4 trainer.warmup_ratio=0.06 trainer.weight_decay=0.0
