@@ -170,6 +170,7 @@ def test_latex_renderer_escapes():
 def test_method_labels():
     assert method_label("neuroada-k20") == "NeuroAda (k=20)"
     assert method_label("lora-r32") == "LoRA (r=32)"
+    assert method_label("dora-rmatchk20") == "DoRA (r matched to k=20)"
     assert method_label("neuroada-k20-random") == "NeuroAda (k=20, random)"
     assert method_label("full") == "Full FT"
     assert method_label("lora-rmatchk20") == "LoRA (rmatchk20)"

@@ -42,11 +42,14 @@ MISSING = "–"
 
 
 def method_label(tag: str) -> str:
-    """`neuroada-k20` -> `NeuroAda (k=20)`, `lora-r32` -> `LoRA (r=32)`, `full` -> `Full FT`."""
+    """`neuroada-k20` -> `NeuroAda (k=20)`, `lora-r32` -> `LoRA (r=32)`, `lora-rmatchk20` -> `LoRA (r matched to
+    k=20)`, `full` -> `Full FT`."""
     name, _, rest = str(tag).partition("-")
     base = METHOD_NAMES.get(name, name)
     if not rest:
         return base
+    if rest.startswith("rmatchk"):  # LoRA/DoRA with the rank matched to NeuroAda's parameters at k
+        return f"{base} (r matched to k={rest[len('rmatchk'):]})"
     if rest[:1] in "kr" and rest[1:].split("-")[0].isdigit():
         extra = rest[1:].split("-", 1)
         label = f"{base} ({rest[0]}={extra[0]}"
