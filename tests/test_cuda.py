@@ -2,13 +2,11 @@
 the layer on CUDA against the dense reference, in fp32 and under bf16 autocast, and the merge."""
 import pytest
 import torch
-from torch import nn
 
 from neuroada import NeuroAdaConfig, apply_neuroada, merge_neuroada, neuroada_layers
 from neuroada.kernels import KERNELS, resolve_kernel, sddmm
-from neuroada.layer import NeuroAdaLinear
 from neuroada.selection import select_pattern
-from test_neuroada_layer import SELECTIONS_FOR_GRAD, dense_reference
+from test_neuroada_layer import SELECTIONS_FOR_GRAD, check_layer_against_dense_reference
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 CUDA = torch.device("cuda")
@@ -30,22 +28,10 @@ def test_auto_kernel_on_cuda_is_cusparse():
     assert resolve_kernel("auto", CUDA) == "sampled_addmm"
 
 
+@pytest.mark.parametrize("kernel", list(KERNELS))
 @pytest.mark.parametrize("selection", SELECTIONS_FOR_GRAD)
-def test_layer_on_cuda_matches_the_dense_reference(selection):
-    torch.manual_seed(1)
-    lin = nn.Linear(64, 48, device=CUDA).requires_grad_(False)
-    layer = NeuroAdaLinear(lin, select_pattern(lin.weight, selection, 6, name="w"))
-    with torch.no_grad():
-        layer.neuroada_delta.normal_(0, 0.1)
-    x = torch.randn(3, 11, 64, device=CUDA, requires_grad=True)
-    y = layer(x)
-    g = torch.randn_like(y)
-    y.backward(g)
-    y_ref, delta_ref, x_ref = dense_reference(lin, layer, x)
-    y_ref.backward(g)
-    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(layer.neuroada_delta.grad, delta_ref.grad, rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-5, atol=1e-5)
+def test_layer_on_cuda_matches_the_dense_reference(kernel, selection):
+    check_layer_against_dense_reference(kernel, selection, device="cuda", tol=1e-4)
 
 
 def test_bf16_model_under_autocast_trains_and_merges_exactly_on_cuda(tiny_llama, tiny_batch):
