@@ -9,7 +9,7 @@ from torch import nn
 from .config import NeuroAdaConfig
 from .layer import NeuroAdaLinear
 from .selection import SparsePattern, global_budget, gradient_scores, select_pattern
-from .targets import find_linear_targets, set_submodule
+from .targets import find_linear_targets, replace_with_merged, set_submodule
 
 
 
@@ -119,11 +119,7 @@ def pattern_digest(model: nn.Module) -> str:
 @torch.no_grad()
 def merge_neuroada(model: nn.Module) -> nn.Module:
     """One-shot merge: W[i, idx[i, j]] += delta[i, j]; every NeuroAda layer becomes a plain nn.Linear."""
-    layers = neuroada_layers(model)
-    if not layers:
-        raise ValueError("model has no NeuroAda layers to merge")
-    for name, layer in layers.items():
-        set_submodule(model, name, layer.merged())
+    replace_with_merged(model, neuroada_layers(model), "NeuroAda")
     if hasattr(model, "neuroada_config"):
         del model.neuroada_config
     return model

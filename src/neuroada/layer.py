@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from . import cpu_extension
 from .kernels import sddmm
 from .selection import SparsePattern
+from .targets import linear_sharing
 
 
 def _gather(w: Tensor, p: SparsePattern) -> Tensor:
@@ -152,10 +153,7 @@ class NeuroAdaLinear(nn.Linear):
     def merged(self) -> nn.Linear:
         """Writes the deltas into the weight (in place) and returns a plain nn.Linear sharing it."""
         _scatter_(self.weight.data, self.pattern, merged_values(self.weight, self.neuroada_delta, self.pattern))
-        plain = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None, device="meta")
-        plain.weight = self.weight
-        plain.bias = self.bias
-        return plain
+        return linear_sharing(self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, trainable={self.neuroada_delta.numel()}, kernel={self.kernel}"

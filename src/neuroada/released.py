@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from .config import NeuroAdaConfig
 from .selection import SparsePattern, select_pattern
-from .targets import find_linear_targets, set_submodule
+from .targets import find_linear_targets, linear_sharing, replace_with_merged, set_submodule
 
 
 def flat_positions(pattern: SparsePattern) -> Tensor:
@@ -51,10 +51,7 @@ class ReleasedNeuroAdaLinear(nn.Module):
     @torch.no_grad()
     def merged(self) -> nn.Linear:
         self.weight.view(-1).scatter_add_(0, self.positions, self.delta)
-        plain = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None, device="meta")
-        plain.weight = self.weight
-        plain.bias = self.bias
-        return plain
+        return linear_sharing(self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, trainable={self.delta.numel()}"
@@ -83,9 +80,4 @@ def apply_released_neuroada(model: nn.Module, cfg: NeuroAdaConfig) -> nn.Module:
 
 @torch.no_grad()
 def merge_released_neuroada(model: nn.Module) -> nn.Module:
-    layers = released_layers(model)
-    if not layers:
-        raise ValueError("model has no released-code NeuroAda layers to merge")
-    for name, layer in layers.items():
-        set_submodule(model, name, layer.merged())
-    return model
+    return replace_with_merged(model, released_layers(model), "released-code NeuroAda")

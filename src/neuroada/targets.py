@@ -49,3 +49,20 @@ def set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
     parent_name, _, child = name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     setattr(parent, child, new)
+
+
+def linear_sharing(weight: nn.Parameter, bias: nn.Parameter | None) -> nn.Linear:
+    """A plain nn.Linear that uses these parameters (no copy): what a merged adapter layer becomes."""
+    plain = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, device="meta")
+    plain.weight = weight
+    plain.bias = bias
+    return plain
+
+
+def replace_with_merged(model: nn.Module, layers: dict[str, nn.Module], kind: str) -> nn.Module:
+    """Swaps every layer in `layers` (name -> layer with `.merged()`) for its merged nn.Linear."""
+    if not layers:
+        raise ValueError(f"model has no {kind} layers to merge")
+    for name, layer in layers.items():
+        set_submodule(model, name, layer.merged())
+    return model

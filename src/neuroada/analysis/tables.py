@@ -371,7 +371,7 @@ def _write(out_dir: Path, name: str, df: pd.DataFrame, caption: str, note: str =
     out_dir.mkdir(parents=True, exist_ok=True)
     md = out_dir / f"{name}.md"
     tex = out_dir / f"{name}.tex"
-    body = render_markdown(df) if len(df) else render_markdown(df) + f"\n(no rows)\n"
+    body = render_markdown(df) if len(df) else render_markdown(df) + "\n(no rows)\n"
     md.write_text(f"**{caption}**\n\n{body}" + (f"\n{note}\n" if note else ""))
     tex.write_text(render_latex(df, caption=caption + (f" {note}" if note else ""), label=f"tab:{name}"))
     return [md, tex]
