@@ -24,6 +24,14 @@ def _deterministic():
     yield
 
 
+@pytest.fixture
+def num_threads():
+    """Sets torch's intra-op thread count for one test and restores it afterwards."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
 def make_tiny_llama(seed: int = 0, dtype=torch.float32, **overrides):
     """A 2-layer LLaMA with random weights, built in-process (no download)."""
     from transformers import LlamaConfig, LlamaForCausalLM

@@ -54,6 +54,10 @@ def test_bench_all_suites_on_tiny_shapes(bench, tmp_path):
             assert len(r["times_s"]) == 2
             # the ratio is against the frozen median measured in the same group (same process)
             assert r["ratio_to_frozen"] == pytest.approx(r["median_s"] / group["frozen_median_s"])
+            paired = [t / f for t, f in zip(r["times_s"], frozen[0]["times_s"])]
+            assert r["ratio_to_frozen_paired"] == pytest.approx(statistics.median(paired), rel=1e-2)  # times_s are rounded
+            lo, hi = r["ratio_to_frozen_paired_quartiles"]
+            assert lo <= r["ratio_to_frozen_paired"] <= hi
             mem = r["memory"]
             for cat in ("parameters", "buffers", "gradients", "optimizer_state", "activations", "temporaries", "accounted", "total"):
                 assert mem[cat] is not None and mem[cat] >= 0, (r["method"], cat)
@@ -117,9 +121,13 @@ needs_compiler = pytest.mark.skipif(not cpu_extension.available(), reason="no C+
 @needs_compiler
 @pytest.mark.parametrize("selection", ["magnitude", "random_layer", "partial_rows", "random"])
 @pytest.mark.parametrize("shape,k,tokens,tile", [((33, 50), 7, 19, None), ((40, 24), 1, 130, 64), ((17, 9), 9, 8, 3),
-                                                  ((64, 96), 5, 257, 128), ((24, 40), 40, 33, 8)])
-def test_cpu_kernel_matches_the_dense_reference(selection, shape, k, tokens, tile):
-    """Tiles, remainders of the 8x8 transposes and of the 4-entry blocks, whole rows, int16/int32 indices."""
+                                                  ((64, 96), 5, 257, 128), ((24, 40), 40, 33, 8),
+                                                  ((130, 70), 9, 300, 16), ((70, 130), 3, 1000, None)])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_cpu_kernel_matches_the_dense_reference(selection, shape, k, tokens, tile, threads, num_threads):
+    """Tiles, remainders of the 8x8 transposes, of the 64-row blocks and of the 4-entry blocks, whole rows,
+    int16/int32 indices; threads splitting the rows (few tiles) and the tokens (many tiles, uneven parts)."""
+    num_threads(threads)
     torch.manual_seed(3)
     w = torch.randn(*shape)
     p = select_pattern(w, selection, k, name="w")
@@ -228,3 +236,11 @@ def test_auto_kernel_is_the_cpp_kernel_on_cpu_and_falls_back_without_it():
     with cpu_extension.disabled():
         assert cpu_extension.load() is None
         torch.testing.assert_close(sampled_cpu(g, x, p), _dense_expected(g, x, p), rtol=1e-5, atol=1e-5)
+
+
+@needs_compiler
+@pytest.mark.parametrize("threads", [1, 2])
+def test_cpu_extension_runs_on_torchs_threads(threads, num_threads):
+    """Built without OpenMP, at::parallel_for silently runs serially; the extension must use torch's pool."""
+    num_threads(threads)
+    assert cpu_extension.load().parallel_threads() == threads

@@ -195,8 +195,19 @@ class Case:
             "median_cpu_s": cpu,
             "cpu_times_s": [round(t, 6) for t in self.cpu_times],
             "ratio_to_frozen_cpu": (cpu / f_cpu) if (cpu is not None and f_cpu) else None,
+            **paired_ratio(self.times, frozen.times),
             "memory": self.memory,
         }
+
+
+def paired_ratio(times: list[float], frozen_times: list[float]) -> dict[str, Any]:
+    """Median and quartiles over repeats of (this step / the frozen step of the same repeat): the two ran
+    back to back, so a slow phase of a shared machine cancels out of each ratio."""
+    ratios = [t / f for t, f in zip(times, frozen_times) if f > 0]
+    if not ratios:
+        return {"ratio_to_frozen_paired": None, "ratio_to_frozen_paired_quartiles": None}
+    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+    return {"ratio_to_frozen_paired": statistics.median(ratios), "ratio_to_frozen_paired_quartiles": [q[0], q[2]]}
 
 
 def _adamw(module: nn.Module) -> torch.optim.Optimizer | None:
@@ -529,7 +540,9 @@ def main(argv: list[str] | None = None, log=print) -> dict[str, Any]:
                  "and backward only. Every method's backward runs down to the input (layers: x requires grad; "
                  "model: the embedding output requires grad), as the frozen backbone's does. Methods are "
                  "interleaved round-robin; medians over the repeats; ratio_to_frozen uses the frozen median of "
-                 "the same group in the same process. median_cpu_s / ratio_to_frozen_cpu: the same with the "
+                 "the same group in the same process; ratio_to_frozen_paired is the median over repeats of "
+                 "the step's time over the frozen step's time in the same repeat (with quartiles). "
+                 "median_cpu_s / ratio_to_frozen_cpu: the same with the "
                  "process CPU time of each step (user + system, all threads), which time-slicing by other "
                  "processes does not inflate (with --threads 1 it is the step's compute time).",
     }

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 SOURCE = Path(__file__).with_name("csrc") / "neuroada_cpu.cpp"
-FUNCTIONS = ["sddmm_csr_tiled", "swap_in", "restore"]
+FUNCTIONS = ["sddmm_csr_tiled", "swap_in", "restore", "parallel_threads"]
 
 _ext = None
 _error: BaseException | None = None
@@ -23,10 +23,15 @@ _disabled = 0
 
 
 def _cpu_flags() -> tuple[str, list[str]]:
-    """Compiler flags for this CPU, named by torch's capability (a cached build never meets another ISA)."""
+    """Compiler flags for this CPU, named by torch's capability (a cached build never meets another ISA).
+
+    `-fopenmp` is what makes `at::parallel_for` parallel at all: it is a header template that runs its body
+    serially unless compiled with OpenMP. The extension then links libgomp.so.1, which resolves to the
+    copy torch has already loaded, so it shares torch's thread pool and `torch.set_num_threads`.
+    """
     cap = str(torch.backends.cpu.get_cpu_capability()).lower()
     isa = {"avx512": ["-mavx512f", "-mavx512vl", "-mavx2", "-mfma"], "avx2": ["-mavx2", "-mfma"]}.get(cap, [])
-    return cap, ["-O3", "-fopenmp-simd", *isa]
+    return cap, ["-O3", "-fopenmp", *isa]
 
 
 def _ninja_on_path() -> None:
@@ -51,7 +56,7 @@ def load():
             _ninja_on_path()
             cap, flags = _cpu_flags()
             _ext = load_inline(f"neuroada_cpu_{cap}", cpp_sources=SOURCE.read_text(), functions=FUNCTIONS,
-                               extra_cflags=flags, verbose=False)
+                               extra_cflags=flags, extra_ldflags=["-fopenmp"], verbose=False)
         except Exception as exc:  # no compiler, no ninja, ...
             _error = exc
             warnings.warn(f"NeuroAda's C++ CPU kernels are unavailable ({type(exc).__name__}: {exc}); "

@@ -11,7 +11,8 @@ gradient that the released code forms is never materialised whole:
 - `sampled_addmm_tiled`: `sampled_addmm` over tiles of `TOKEN_TILE` tokens, accumulating, so the
   transposed tiles stay in cache (faster than `sampled_addmm` at LLaMA-7B shapes on CPU).
 - `sampled_cpu`: the compiled C++ kernel (`csrc/neuroada_cpu.cpp`): per token tile, AVX2 block
-  transposes and eight dot products per pass, in one parallel region; `sampled_addmm_tiled` without it.
+  transposes and eight dot products per pass; threads split the token tiles; `sampled_addmm_tiled`
+  without a compiler.
 
 All compute in float32 and return a float32 tensor shaped like `pattern.idx`; they differ only in the
 order of the sums (tested against each other and a float64 dense reference).

@@ -1,10 +1,12 @@
-// NeuroAda CPU kernels (compiled on first use by neuroada/cpu_extension.py through torch.utils.cpp_extension).
+// NeuroAda CPU kernels (compiled on first use by neuroada/cpu_extension.py through torch.utils.cpp_extension,
+// with -fopenmp: without it at::parallel_for runs serially).
 //
 // sddmm_csr_tiled: the gradient of the bypass deltas, out[p] = sum_n g[n, row(p)] * x[n, col[p]] over the
-// CSR pattern (crow, col). One parallel region per call; each thread owns a range of rows and, per tile
-// of T tokens, transposes the x tile and its rows' g columns (AVX2 8x8 block transposes) so every dot
-// product reads contiguous memory, then does its rows' dot products eight entries at a time with eight
-// vector accumulators and one transposing horizontal add (no per-entry reduction).
+// CSR pattern (crow, col). Per tile of T tokens it transposes the x tile and, 64 rows at a time, the g
+// columns (AVX2 8x8 block transposes) so every dot product reads contiguous memory, then does each row's
+// dot products eight entries at a time with eight vector accumulators and one transposing horizontal add.
+// Threads split the token tiles, each summing into its own copy of the output (so the order of the sums,
+// and the last bits of the result, depend on the thread count); with too few tiles they split the rows.
 //
 // swap_in / restore: the in-place write of the selected weight entries (W[sel] = W[sel] + delta, rounded
 // as torch's `(W.gather().float() + delta).to(W.dtype)` rounds, so the swapped weight equals the merged
@@ -89,53 +91,92 @@ static inline void dot8_accumulate(const float* g, const float* const* x, int64_
 }
 #endif
 
+// xT (K, T) = the transposed x tile of tn tokens at row n0, in blocks of 64 columns (cache-friendly writes).
+static inline void transpose_x_tile(const float* xp, int64_t n0, int64_t tn, int64_t K, int64_t T, float* xT) {
+  for (int64_t c0 = 0; c0 < K; c0 += 64) transpose_block(xp + n0 * K, K, xT, T, tn, c0, std::min(K, c0 + 64));
+}
+
+// The dot products of rows [b, e) for the tokens of one tile, whose x is transposed in xT (K, T);
+// gT is scratch for ROW_BLOCK rows of the transposed g tile.
+constexpr int64_t ROW_BLOCK = 64;
+
+template <typename index_t>
+static void tile_rows(const float* gp, const float* xT, const int64_t* cr, const index_t* cl, float* o,
+                      int64_t n0, int64_t tn, int64_t M, int64_t T, int64_t b, int64_t e, float* gT) {
+  for (int64_t r0 = b; r0 < e; r0 += ROW_BLOCK) {
+    const int64_t r1 = std::min(e, r0 + ROW_BLOCK);
+    transpose_block(gp + n0 * M + r0, M, gT, T, tn, 0, r1 - r0);
+    for (int64_t i = r0; i < r1; ++i) {
+      const float* gr = gT + (i - r0) * T;
+      int64_t p = cr[i];
+      const int64_t pe = cr[i + 1];
+#if defined(__AVX2__)
+      for (; p + 8 <= pe; p += 8) {  // eight entries of row i per pass over its g row, no per-entry reduction
+        const float* xs[8];
+        for (int u = 0; u < 8; ++u) xs[u] = xT + static_cast<int64_t>(cl[p + u]) * T;
+        dot8_accumulate(gr, xs, tn, o + p);
+      }
+#endif
+      for (; p + 4 <= pe; p += 4) {  // four entries of row i per pass over its g row
+        const float* x0 = xT + static_cast<int64_t>(cl[p]) * T;
+        const float* x1 = xT + static_cast<int64_t>(cl[p + 1]) * T;
+        const float* x2 = xT + static_cast<int64_t>(cl[p + 2]) * T;
+        const float* x3 = xT + static_cast<int64_t>(cl[p + 3]) * T;
+        float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f;
+#pragma omp simd reduction(+ : a0, a1, a2, a3)
+        for (int64_t t = 0; t < tn; ++t) {
+          const float gv = gr[t];
+          a0 += gv * x0[t]; a1 += gv * x1[t]; a2 += gv * x2[t]; a3 += gv * x3[t];
+        }
+        o[p] += a0; o[p + 1] += a1; o[p + 2] += a2; o[p + 3] += a3;
+      }
+      for (; p < pe; ++p) {
+        const float* xr = xT + static_cast<int64_t>(cl[p]) * T;
+        float acc = 0.f;
+#pragma omp simd reduction(+ : acc)
+        for (int64_t t = 0; t < tn; ++t) acc += gr[t] * xr[t];
+        o[p] += acc;
+      }
+    }
+  }
+}
+
 template <typename index_t>
 static void sddmm_impl(const float* gp, const float* xp, const int64_t* cr, const index_t* cl, float* o,
-                       int64_t N, int64_t M, int64_t K, int64_t T) {
-  // One parallel region: each thread owns a range of rows and, per token tile, transposes the whole x
-  // tile (small, duplicated across threads) and the g columns of its own rows, then does its dots.
-  // No barrier between the transposes and the dot products.
-  const int64_t grain = std::max<int64_t>(16, (M + at::get_num_threads() - 1) / std::max(at::get_num_threads(), 1));
-  at::parallel_for(0, M, grain, [&](int64_t b, int64_t e) {
-    std::vector<float> xT_buf(static_cast<size_t>(K * T)), gT_buf(static_cast<size_t>((e - b) * T));
-    float* xT = xT_buf.data();
-    float* gT = gT_buf.data();
-    for (int64_t n0 = 0; n0 < N; n0 += T) {
-      const int64_t tn = std::min(T, N - n0);
-      for (int64_t c0 = 0; c0 < K; c0 += 64) transpose_block(xp + n0 * K, K, xT, T, tn, c0, std::min(K, c0 + 64));
-      for (int64_t c0 = b; c0 < e; c0 += 64) transpose_block(gp + n0 * M + b, M, gT, T, tn, c0 - b, std::min(e, c0 + 64) - b);
-      for (int64_t i = b; i < e; ++i) {
-        const float* gr = gT + (i - b) * T;
-        int64_t p = cr[i];
-        const int64_t pe = cr[i + 1];
-#if defined(__AVX2__)
-        for (; p + 8 <= pe; p += 8) {  // eight entries of row i per pass over its g row, no per-entry reduction
-          const float* xs[8];
-          for (int u = 0; u < 8; ++u) xs[u] = xT + static_cast<int64_t>(cl[p + u]) * T;
-          dot8_accumulate(gr, xs, tn, o + p);
-        }
-#endif
-        for (; p + 4 <= pe; p += 4) {  // four entries of row i per pass over its g row
-          const float* x0 = xT + static_cast<int64_t>(cl[p]) * T;
-          const float* x1 = xT + static_cast<int64_t>(cl[p + 1]) * T;
-          const float* x2 = xT + static_cast<int64_t>(cl[p + 2]) * T;
-          const float* x3 = xT + static_cast<int64_t>(cl[p + 3]) * T;
-          float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f;
-#pragma omp simd reduction(+ : a0, a1, a2, a3)
-          for (int64_t t = 0; t < tn; ++t) {
-            const float gv = gr[t];
-            a0 += gv * x0[t]; a1 += gv * x1[t]; a2 += gv * x2[t]; a3 += gv * x3[t];
-          }
-          o[p] += a0; o[p + 1] += a1; o[p + 2] += a2; o[p + 3] += a3;
-        }
-        for (; p < pe; ++p) {
-          const float* xr = xT + static_cast<int64_t>(cl[p]) * T;
-          float acc = 0.f;
-#pragma omp simd reduction(+ : acc)
-          for (int64_t t = 0; t < tn; ++t) acc += gr[t] * xr[t];
-          o[p] += acc;
+                       int64_t N, int64_t M, int64_t K, int64_t T, int64_t nnz) {
+  const int64_t threads = std::max(at::get_num_threads(), 1);
+  const int64_t tiles = (N + T - 1) / T;
+  if (threads > 1 && tiles >= 2 * threads) {
+    // Threads split the tokens: each transposes only its own x tiles (a row split would have every
+    // thread transpose every x tile) and sums into its own copy of the output, added up at the end.
+    const int64_t grain = (tiles + threads - 1) / threads;
+    const int64_t parts = (tiles + grain - 1) / grain;
+    std::vector<float> partial(static_cast<size_t>((parts - 1) * nnz), 0.f);
+    at::parallel_for(0, parts, 1, [&](int64_t pb, int64_t pe) {
+      std::vector<float> xT(static_cast<size_t>(K * T)), gT(static_cast<size_t>(ROW_BLOCK * T));
+      for (int64_t part = pb; part < pe; ++part) {
+        float* dst = part == 0 ? o : partial.data() + (part - 1) * nnz;
+        for (int64_t tile = part * grain; tile < std::min(tiles, (part + 1) * grain); ++tile) {
+          const int64_t n0 = tile * T, tn = std::min(T, N - n0);
+          transpose_x_tile(xp, n0, tn, K, T, xT.data());
+          tile_rows(gp, xT.data(), cr, cl, dst, n0, tn, M, T, 0, M, gT.data());
         }
       }
+    });
+    for (int64_t part = 1; part < parts; ++part) {
+      const float* src = partial.data() + (part - 1) * nnz;
+      for (int64_t p = 0; p < nnz; ++p) o[p] += src[p];
+    }
+    return;
+  }
+  // Few tiles: threads split the rows, and every thread transposes each x tile.
+  const int64_t grain = std::max<int64_t>(16, (M + threads - 1) / threads);
+  at::parallel_for(0, M, grain, [&](int64_t b, int64_t e) {
+    std::vector<float> xT(static_cast<size_t>(K * T)), gT(static_cast<size_t>(ROW_BLOCK * T));
+    for (int64_t n0 = 0; n0 < N; n0 += T) {
+      const int64_t tn = std::min(T, N - n0);
+      transpose_x_tile(xp, n0, tn, K, T, xT.data());
+      tile_rows(gp, xT.data(), cr, cl, o, n0, tn, M, T, b, e, gT.data());
     }
   });
 }
@@ -221,10 +262,21 @@ torch::Tensor sddmm_csr_tiled(torch::Tensor g, torch::Tensor x, torch::Tensor cr
   const float* xp = x.data_ptr<float>();
   const int64_t* cr = crow.data_ptr<int64_t>();
   switch (col.scalar_type()) {
-    case at::kShort: sddmm_impl<int16_t>(gp, xp, cr, col.data_ptr<int16_t>(), out.data_ptr<float>(), N, M, K, T); break;
-    case at::kInt: sddmm_impl<int32_t>(gp, xp, cr, col.data_ptr<int32_t>(), out.data_ptr<float>(), N, M, K, T); break;
-    case at::kLong: sddmm_impl<int64_t>(gp, xp, cr, col.data_ptr<int64_t>(), out.data_ptr<float>(), N, M, K, T); break;
+    case at::kShort: sddmm_impl<int16_t>(gp, xp, cr, col.data_ptr<int16_t>(), out.data_ptr<float>(), N, M, K, T, col.numel()); break;
+    case at::kInt: sddmm_impl<int32_t>(gp, xp, cr, col.data_ptr<int32_t>(), out.data_ptr<float>(), N, M, K, T, col.numel()); break;
+    case at::kLong: sddmm_impl<int64_t>(gp, xp, cr, col.data_ptr<int64_t>(), out.data_ptr<float>(), N, M, K, T, col.numel()); break;
     default: TORCH_CHECK(false, "int16, int32 or int64 column indices expected");
   }
   return out;
+}
+
+// How many threads at::parallel_for really uses here (1 when the build lacks OpenMP): a build check.
+int64_t parallel_threads() {
+  const int64_t n = std::max(at::get_num_threads(), 1) * 4;
+  std::vector<int> used(static_cast<size_t>(n), -1);
+  at::parallel_for(0, n, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) used[i] = at::get_thread_num();
+  });
+  std::sort(used.begin(), used.end());
+  return std::unique(used.begin(), used.end()) - used.begin();
 }
