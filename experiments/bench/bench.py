@@ -83,6 +83,10 @@ def _git(*args: str) -> str | None:
         return None
 
 
+# environment variables that change what is timed (thread pools, allocator, the C++ kernels)
+TIMING_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "THP_MEM_ALLOC_ENABLE", "NEUROADA_CPU_EXTENSION")
+
+
 def environment(device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
     import peft
     import transformers
@@ -108,6 +112,7 @@ def environment(device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": None,
         "loadavg_start": _loadavg(),
+        "env_vars": {k: os.environ[k] for k in TIMING_ENV_VARS if k in os.environ},
     }
     status = _git("status", "--porcelain", "--untracked-files=no")
     env["git_dirty"] = None if status is None else bool(status)

@@ -141,6 +141,18 @@ static void tile_rows(const float* gp, const float* xT, const int64_t* cr, const
   }
 }
 
+// Token tiles [t0, t1) of rows [b, e), summed into dst; scratch allocated once per call.
+template <typename index_t>
+static void tiles_into(const float* gp, const float* xp, const int64_t* cr, const index_t* cl, float* dst,
+                       int64_t N, int64_t M, int64_t K, int64_t T, int64_t t0, int64_t t1, int64_t b, int64_t e) {
+  std::vector<float> xT(static_cast<size_t>(K * T)), gT(static_cast<size_t>(ROW_BLOCK * T));
+  for (int64_t tile = t0; tile < t1; ++tile) {
+    const int64_t n0 = tile * T, tn = std::min(T, N - n0);
+    transpose_x_tile(xp, n0, tn, K, T, xT.data());
+    tile_rows(gp, xT.data(), cr, cl, dst, n0, tn, M, T, b, e, gT.data());
+  }
+}
+
 template <typename index_t>
 static void sddmm_impl(const float* gp, const float* xp, const int64_t* cr, const index_t* cl, float* o,
                        int64_t N, int64_t M, int64_t K, int64_t T, int64_t nnz) {
@@ -153,15 +165,9 @@ static void sddmm_impl(const float* gp, const float* xp, const int64_t* cr, cons
     const int64_t parts = (tiles + grain - 1) / grain;
     std::vector<float> partial(static_cast<size_t>((parts - 1) * nnz), 0.f);
     at::parallel_for(0, parts, 1, [&](int64_t pb, int64_t pe) {
-      std::vector<float> xT(static_cast<size_t>(K * T)), gT(static_cast<size_t>(ROW_BLOCK * T));
-      for (int64_t part = pb; part < pe; ++part) {
-        float* dst = part == 0 ? o : partial.data() + (part - 1) * nnz;
-        for (int64_t tile = part * grain; tile < std::min(tiles, (part + 1) * grain); ++tile) {
-          const int64_t n0 = tile * T, tn = std::min(T, N - n0);
-          transpose_x_tile(xp, n0, tn, K, T, xT.data());
-          tile_rows(gp, xT.data(), cr, cl, dst, n0, tn, M, T, 0, M, gT.data());
-        }
-      }
+      for (int64_t part = pb; part < pe; ++part)
+        tiles_into(gp, xp, cr, cl, part == 0 ? o : partial.data() + (part - 1) * nnz, N, M, K, T,
+                   part * grain, std::min(tiles, (part + 1) * grain), 0, M);
     });
     for (int64_t part = 1; part < parts; ++part) {
       const float* src = partial.data() + (part - 1) * nnz;
@@ -171,14 +177,7 @@ static void sddmm_impl(const float* gp, const float* xp, const int64_t* cr, cons
   }
   // Few tiles: threads split the rows, and every thread transposes each x tile.
   const int64_t grain = std::max<int64_t>(16, (M + threads - 1) / threads);
-  at::parallel_for(0, M, grain, [&](int64_t b, int64_t e) {
-    std::vector<float> xT(static_cast<size_t>(K * T)), gT(static_cast<size_t>(ROW_BLOCK * T));
-    for (int64_t n0 = 0; n0 < N; n0 += T) {
-      const int64_t tn = std::min(T, N - n0);
-      transpose_x_tile(xp, n0, tn, K, T, xT.data());
-      tile_rows(gp, xT.data(), cr, cl, o, n0, tn, M, T, b, e, gT.data());
-    }
-  });
+  at::parallel_for(0, M, grain, [&](int64_t b, int64_t e) { tiles_into(gp, xp, cr, cl, o, N, M, K, T, 0, tiles, b, e); });
 }
 
 // Fused in-place swap of the selected entries of w (d_out, d_in): old[p] = w[row(p), col[p]];
