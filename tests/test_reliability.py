@@ -138,3 +138,21 @@ def test_two_process_ddp_matches_single_process(tmp_path):
             assert (wa[k] - wb[k]).abs().max() <= 1e-5 * max(1.0, wa[k].abs().max().item()), k
         else:
             assert (wa[k] == wb[k]).all(), k  # the index buffers are identical across ranks
+
+
+@pytest.mark.integration
+def test_killed_after_the_last_checkpoint_trains_nothing_more(tmp_path):
+    """Killed between the final checkpoint and the record (e.g. during the final evaluation): the relaunch
+    evaluates that checkpoint and reaches exactly the uninterrupted result, with no extra step."""
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    run_cli(straight, "eval_before=false")
+    died = run_cli(killed, "eval_before=false", "+debug.kill_at_step=4", check=False)
+    assert died.returncode == 137, died.stderr[-2000:]
+    assert not list(killed.glob("*/record.json")) and list(killed.glob("*/checkpoints/checkpoint-4"))
+    run_cli(killed, "eval_before=false")
+    a, b = only_record(straight), only_record(killed)
+    assert b["train"]["steps"] == 4 and b["train"]["resumed_from"].endswith("checkpoint-4")
+    assert a["metrics"] == b["metrics"]
+    wa = load_file(straight / a["run_id"] / "adapter" / "adapter.safetensors")
+    wb = load_file(killed / b["run_id"] / "adapter" / "adapter.safetensors")
+    assert wa.keys() == wb.keys() and all((wa[k] == wb[k]).all() for k in wa)

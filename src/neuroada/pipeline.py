@@ -11,7 +11,6 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from .evaluation import evaluate_classification, evaluate_generation
 from .memory import tracked_training_memory
@@ -22,6 +21,9 @@ from .records import config_hash, data_hashes, git_state, library_versions, now_
 from .tasks import Task, load_task, resolve_data_dir
 from .tasks.datasets import tokenize_for_causal_lm, tokenize_for_classification
 from .training import KillAtStep, NeuroAdaTrainer, PatternConsistencyCheck, ResourceMonitor, training_arguments
+from .training.args import eval_strategy
+from .training.checkpoints import finished_training, last_complete_checkpoint, mean_training_loss
+from .training.selection import classification_metrics, selection_record
 
 log = logging.getLogger(__name__)
 HEAD_MODULES = ("classifier", "score")  # sequence-classification heads, trained densely next to any method
@@ -146,7 +148,11 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
 
     validate_method_config(cfg["method"])  # config and data errors surface before any model is loaded
     data_dir = resolve_data_dir(cfg.get("data_dir"))
-    task = load_task(cfg["task"], data_dir)
+    task = load_task(cfg["task"], data_dir, run_seed=cfg["seed"])
+    evaluation = eval_strategy(cfg["trainer"], task.selection_set is not None)
+    if evaluation != "no" and task.kind == "generation":
+        raise ValueError(f"trainer.eval_strategy={evaluation}: model selection during training is implemented for "
+                         f"classification tasks; task {task.name!r} is a generation task (use trainer.eval_strategy=no)")
     num_labels = task.num_labels if task.kind != "generation" else None
     skeleton = model_skeleton(cfg["model"], num_labels=num_labels)  # meta device: shapes without weights
     heads = [h for h in HEAD_MODULES if task.kind != "generation" and hasattr(skeleton, h)]
@@ -170,19 +176,32 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
 
     report_to = _setup_wandb(cfg, run_dir)
     resources = ResourceMonitor(device)
-    args = training_arguments(cfg["trainer"], str(run_dir / "checkpoints"), seed=cfg["seed"], report_to=report_to, run_name=rid, use_cpu=device.type == "cpu")
+    args = training_arguments(cfg["trainer"], str(run_dir / "checkpoints"), seed=cfg["seed"], report_to=report_to, run_name=rid,
+                              use_cpu=device.type == "cpu", evaluation=evaluation, eval_batch_size=cfg["eval_batch_size"])
+    selecting = evaluation != "no"
     callbacks = list(prepared.callbacks) + ([PatternConsistencyCheck()] if prepared.name == "neuroada" else [])
     if (cfg.get("debug") or {}).get("kill_at_step"):
         callbacks.append(KillAtStep(int(cfg["debug"]["kill_at_step"])))
     trainer = NeuroAdaTrainer(
         model=prepared.model, args=args, train_dataset=features, data_collator=collate, callbacks=callbacks,
         no_decay=prepared.no_decay, lean_checkpoints=prepared.name == "neuroada", resources=resources,
+        eval_dataset=tokenize_for_classification(task.eval_sets[task.selection_set], tokenizer, cfg["trainer"]["max_length"]) if selecting else None,
+        compute_metrics=classification_metrics(task.name, task.num_labels, task.primary_metric) if selecting else None,
     )
-    resume = get_last_checkpoint(args.output_dir) if cfg["resume"] and os.path.isdir(args.output_dir) else None
+    resume = last_complete_checkpoint(args.output_dir) if cfg["resume"] else None
     if resume:
         log.info("resuming from %s", resume)
     resources.start()
-    train_out = trainer.train(resume_from_checkpoint=resume)
+    finished = finished_training(resume)
+    if finished is not None:  # killed after the final save: evaluate that checkpoint, train nothing more
+        log.info("training had finished at %s (step %d); evaluating it", resume, finished.global_step)
+        trainer._load_from_checkpoint(resume)
+        trainer.state = finished
+        if args.load_best_model_at_end and finished.best_model_checkpoint:
+            trainer._load_best_model()
+        training_loss = mean_training_loss(finished)
+    else:
+        training_loss = trainer.train(resume_from_checkpoint=resume).training_loss
     resources.stop()
     peak = resources.peak()
     peak["tracked_bytes"] = tracked_training_memory(trainer.model, trainer.optimizer, trainer.saved_activation_bytes)
@@ -219,7 +238,9 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
         "metrics_before": before,
         "eval_sizes": {k: len(v) for k, v in task.eval_sets.items()},
         "train_examples": len(features),
-        "train": {"steps": trainer.state.global_step, "loss": train_out.training_loss, "resumed_from": resume,
+        "selection": selection_record(trainer.state, task.primary_metric, task.selection_set, evaluation) if selecting else None,
+        "resplit_seed": task.resplit_seed,
+        "train": {"steps": trainer.state.global_step, "loss": training_loss, "resumed_from": resume,
                   "train_time_s": resources.elapsed, "tokens": tokens,
                   "tokens_per_s": tokens / resources.elapsed if resources.elapsed else None,
                   "log_history": trainer.state.log_history},

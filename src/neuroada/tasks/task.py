@@ -39,6 +39,8 @@ class Task:
     primary_metric: str = "accuracy"
     eval_answer_types: dict[str, str] = field(default_factory=dict)
     missing_eval_sets: list[str] = field(default_factory=list)
+    selection_set: str | None = None  # the eval set that chooses the checkpoint (never reported as a test score)
+    resplit_seed: int | None = None   # the seed of GLUE's dev re-split, when there is one
 
     def answer_type_for(self, eval_name: str) -> str | None:
         """The answer type of one eval set (AQuA inside the math suite is `letter`)."""
@@ -73,10 +75,24 @@ def _check(cfg: dict) -> None:
         raise ValueError(f"task {cfg['name']!r}: prompt_template must be one of {TEMPLATES}")
 
 
+def resplit_seed(cfg: Mapping, run_seed: int | None) -> int:
+    """`task.resplit_seed`: "run" (default) splits the dev set with the run's seed, as the release and
+    LoReFT do (each seed sees another split); an integer fixes the split across seeds (paired comparisons).
+    Without a run (library use, `run_seed=None`), "run" falls back to the task's own `seed`."""
+    value = cfg.get("resplit_seed", "run")
+    if value == "run":
+        return int(run_seed if run_seed is not None else cfg.get("seed", 42))
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"task {cfg['name']!r}: resplit_seed must be 'run' or an integer, got {value!r}") from None
+
+
 def load_task(task_cfg: Mapping | DictConfig, data_dir: str | os.PathLike | None = None, *,
-              load_train: bool = True) -> Task:
+              load_train: bool = True, run_seed: int | None = None) -> Task:
     """Build a Task from a conf/task/<name>.yaml mapping, reading data under `data_dir`
-    (see resolve_data_dir). `load_train=False` skips the train sources (evaluation-only runs)."""
+    (see resolve_data_dir). `load_train=False` skips the train sources (evaluation-only runs);
+    `run_seed` seeds GLUE's dev re-split unless the task fixes `resplit_seed`."""
     cfg = _as_dict(task_cfg)
     _check(cfg)
     name, seed = cfg["name"], int(cfg.get("seed", 42))
@@ -108,14 +124,19 @@ def load_task(task_cfg: Mapping | DictConfig, data_dir: str | os.PathLike | None
 
     if not eval_sets:
         raise MissingDataError(f"task {name!r}: none of its eval sets is available", task=name)
+    split_seed, selection_set = None, cfg.get("selection_set")
     if cfg.get("resplit") == "loreft":
         if len(eval_sets) != 1:
             raise ValueError(f"task {name!r}: resplit=loreft needs exactly one eval set (the dev set)")
-        selection, test = glue.loreft_resplit(next(iter(eval_sets.values())), seed)
+        split_seed = resplit_seed(cfg, run_seed)
+        selection, test = glue.loreft_resplit(next(iter(eval_sets.values())), split_seed)
         eval_sets = {"validation": selection, "test": test}
+        selection_set = selection_set or "validation"
     elif cfg.get("resplit") is not None:
         raise ValueError(f"task {name!r}: unknown resplit {cfg['resplit']!r} (only 'loreft')")
 
+    if selection_set is not None and selection_set not in eval_sets:
+        raise ValueError(f"task {name!r}: selection_set {selection_set!r} is not one of its eval sets {sorted(eval_sets)}")
     limit = cfg.get("max_eval_samples")
     eval_sets = {k: _subsample(v, limit, seed) for k, v in eval_sets.items()}
 
@@ -126,4 +147,5 @@ def load_task(task_cfg: Mapping | DictConfig, data_dir: str | os.PathLike | None
         aqua_fix=bool(cfg.get("aqua_fix", False)),
         primary_metric=cfg.get("primary_metric") or (primary_metric(name) if cfg["suite"] == "glue" else "accuracy"),
         eval_answer_types=answer_types, missing_eval_sets=missing,
+        selection_set=selection_set, resplit_seed=split_seed,
     )

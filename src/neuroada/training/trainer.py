@@ -71,6 +71,12 @@ class NeuroAdaTrainer(Trainer):
         save_file(self._trainable_state(), os.path.join(output_dir, TRAINABLE_FILE))
         torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
 
+    def _load_best_model(self):
+        """Best-checkpoint loading (`load_best_model_at_end`) from a lean checkpoint."""
+        if not self.lean_checkpoints:
+            return super()._load_best_model()
+        self._load_from_checkpoint(self.state.best_model_checkpoint)
+
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         path = os.path.join(resume_from_checkpoint, TRAINABLE_FILE)
         if not self.lean_checkpoints or not os.path.isfile(path):

@@ -1,0 +1,115 @@
+"""GLUE protocol: the selection half chooses the checkpoint (Trainer evaluation + best-model loading), the
+test half is reported; the dev re-split follows the run's seed unless fixed."""
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from safetensors.torch import load_file
+
+import neuroada.pipeline as pipeline
+from neuroada.tasks import load_task
+from neuroada.training.args import eval_strategy
+from neuroada.training.selection import classification_metrics
+from test_pipeline import REPO
+
+GLUE_TINY = ["model=tiny-bert", "task=sst2", "task.max_train_samples=96", "task.max_eval_samples=24", "trainer.max_steps=6",
+             "trainer.batch_size=16", "trainer.max_length=48", "trainer.lr=5e-2", "trainer.eval_strategy=steps",
+             "trainer.eval_steps=2", "eval_before=false", "logger=none", "eval_batch_size=8"]
+METHODS = {"neuroada": ["method=neuroada", "method.k=4"], "lora": ["method=lora", "method.r=2"], "full": ["method=full"]}
+
+
+def _cfg(tmp_path, *extra):
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose("config", overrides=[*GLUE_TINY, f"output_root={tmp_path}", *extra])
+
+
+def _scripted(scores):
+    """compute_metrics whose selection score follows `scores` (one per evaluation), so the best step is known."""
+    calls = iter(scores)
+
+    def factory(task_name, num_labels, primary):
+        real = classification_metrics(task_name, num_labels, primary)
+
+        def compute(prediction):
+            metrics = real(prediction)
+            metrics["select"] = next(calls)
+            return metrics
+        return compute
+    return factory
+
+
+def _trainable(path):
+    return {k: v for k, v in load_file(str(path)).items()}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_best_checkpoint_by_the_selection_set_is_loaded_and_reported(tmp_path, monkeypatch, method):
+    monkeypatch.setattr(pipeline, "classification_metrics", _scripted([0.2, 0.9, 0.1]))  # best: step 4 of 6
+    record = pipeline.run(_cfg(tmp_path, *METHODS[method], "merge=false"))
+    sel = record["selection"]
+    assert sel["best_step"] == 4 and sel["last_step"] == 6 and sel["set"] == "validation" and sel["metric"] == "accuracy"
+    assert [p["step"] for p in sel["curve"]] == [2, 4, 6] and all(0 <= p["accuracy"] <= 1 for p in sel["curve"])
+    assert set(record["metrics"]) == {"validation", "test"}
+    # the reported model scores on the selection set what the step-4 evaluation saw
+    assert record["metrics"]["validation"]["accuracy"] == pytest.approx(sel["curve"][1]["accuracy"], abs=1e-9)
+    # the model that was evaluated and saved is the step-4 checkpoint, not the last one
+    ckpts = tmp_path / record["run_id"] / "checkpoints"
+    if method == "neuroada":
+        best, last = _trainable(ckpts / "checkpoint-4" / "trainable.safetensors"), _trainable(ckpts / "checkpoint-6" / "trainable.safetensors")
+        saved = load_file(str(tmp_path / record["run_id"] / "adapter" / "adapter.safetensors"))
+        deltas = [k for k in best if k.endswith(".neuroada_delta")]
+        assert deltas and any(not torch.equal(best[k], last[k]) for k in deltas)
+        assert all(torch.equal(saved[k.replace(".neuroada_delta", ".delta")], best[k]) for k in deltas)
+    else:
+        assert (ckpts / "checkpoint-4").is_dir()  # kept by the rotation as the best checkpoint
+
+
+@pytest.mark.integration
+def test_selected_checkpoint_scores_the_best_curve_value_on_the_selection_set(tmp_path):
+    record = pipeline.run(_cfg(tmp_path, "method=neuroada", "method.k=4"))
+    sel = record["selection"]
+    best = max(sel["curve"], key=lambda p: p["accuracy"])  # first maximum, as the Trainer keeps the first best
+    assert sel["best_step"] == best["step"]
+    assert record["metrics"]["validation"]["accuracy"] == pytest.approx(best["accuracy"], abs=1e-9)
+
+
+@pytest.mark.integration
+def test_no_selection_reports_the_last_checkpoint(tmp_path):
+    record = pipeline.run(_cfg(tmp_path, "method=neuroada", "method.k=4", "trainer.eval_strategy=no"))
+    assert record["selection"] is None and record["train"]["steps"] == 6
+
+
+def test_eval_strategy_auto_follows_the_task():
+    t = {"eval_strategy": "auto", "eval_steps": None}
+    assert eval_strategy(t, has_selection_set=True) == "epoch" and eval_strategy(t, has_selection_set=False) == "no"
+    with pytest.raises(ValueError, match="eval_strategy=steps needs trainer.eval_steps"):
+        eval_strategy({"eval_strategy": "steps", "eval_steps": None}, True)
+    with pytest.raises(ValueError, match="model-selection set"):
+        eval_strategy({"eval_strategy": "epoch"}, False)
+    with pytest.raises(ValueError, match="must be one of"):
+        eval_strategy({"eval_strategy": "sometimes"}, True)
+
+
+@pytest.mark.integration
+def test_resplit_follows_the_run_seed_by_default_and_can_be_fixed(data_dir):
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        rte = compose("config", overrides=["task=rte"]).task
+        fixed = compose("config", overrides=["task=rte", "task.resplit_seed=42"]).task
+    tests = {s: load_task(rte, data_dir, load_train=False, run_seed=s) for s in (1, 2)}
+    assert tests[1].resplit_seed == 1 and tests[2].resplit_seed == 2
+    assert tests[1].eval_sets["test"] != tests[2].eval_sets["test"]
+    pinned = [load_task(fixed, data_dir, load_train=False, run_seed=s) for s in (1, 2)]
+    assert pinned[0].eval_sets == pinned[1].eval_sets and pinned[0].resplit_seed == 42
+    with pytest.raises(ValueError, match="resplit_seed must be 'run' or an integer"):
+        load_task({**rte, "resplit_seed": "sometimes"}, data_dir, load_train=False, run_seed=1)
+
+
+def test_nan_metric_never_becomes_the_best():
+    from transformers import EvalPrediction
+    import numpy as np
+
+    compute = classification_metrics("stsb", 1, "pearson")
+    constant = compute(EvalPrediction(predictions=np.zeros((4, 1)), label_ids=np.array([0.0, 1.0, 2.0, 3.0])))
+    assert constant["select"] == -1.0
+    good = compute(EvalPrediction(predictions=np.array([[0.0], [1.0], [2.0], [3.5]]), label_ids=np.array([0.0, 1.0, 2.0, 3.0])))
+    assert good["select"] == pytest.approx(good["pearson"]) and good["select"] > constant["select"]
