@@ -10,7 +10,7 @@ from conftest import byte_tokenizer
 from neuroada.evaluation import EvalResult, evaluate_classification, evaluate_generation
 from neuroada.tasks import Example
 
-FIELDS = {"index", "prompt", "generation", "extracted", "gold", "correct"}
+FIELDS = {"index", "row", "prompt", "generation", "extracted", "gold", "correct"}
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_scripted_generation_is_scored_with_the_extraction_rules(tok):
                                 "Q3 is the longest one": "That makes 1,000.", "Q4": "no idea"})
     result = evaluate_generation(model, tok, examples, "number", max_new_tokens=8, batch_size=3)
     assert isinstance(result, EvalResult)
-    assert result.metrics == {"accuracy": 0.5, "correct": 2, "n": 4}
+    assert result.metrics == {"accuracy": 0.5, "correct": 2, "n": 4, "truncated_prompts": 0}
     by_gold = {p["gold"]: p for p in result.predictions}
     assert by_gold["42"]["generation"] == "12 + 30 = 42. #### 42" and by_gold["42"]["extracted"] == 42.0
     assert by_gold["7"]["correct"] is False and by_gold["1000"]["correct"] is True
@@ -132,7 +132,7 @@ def test_predictions_jsonl(tmp_path, tok):
     result = evaluate_generation(model, tok, [Example(instruction="Q", answer="5")], "number", 4)
     path = result.save_predictions(tmp_path / "out" / "preds.jsonl")
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    assert rows == [{"index": 0, "prompt": rows[0]["prompt"], "generation": "5", "extracted": 5.0,
+    assert rows == [{"index": 0, "row": None, "prompt": rows[0]["prompt"], "generation": "5", "extracted": 5.0,
                      "gold": "5", "correct": True}]
 
 

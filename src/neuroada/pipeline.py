@@ -28,7 +28,8 @@ from .training.selection import classification_metrics, selection_record
 log = logging.getLogger(__name__)
 HEAD_MODULES = ("classifier", "score")  # sequence-classification heads, trained densely next to any method
 # Keys that do not change a run's result: left out of its id, so the same run resumes wherever it logs.
-VOLATILE_KEYS = ("output_root", "logger", "eval_batch_size", "resume", "data_dir", "debug")
+VOLATILE_KEYS = ("output_root", "logger", "eval_batch_size", "resume", "data_dir", "debug", "predictions")
+PREDICTIONS = ("full", "compact")
 
 
 def method_tag(m: dict) -> str:
@@ -62,12 +63,13 @@ def evaluate(model, tokenizer, task: Task, cfg: dict, out_dir: Path | None, tag:
     for set_name, examples in task.eval_sets.items():
         if task.kind == "generation":
             res = evaluate_generation(model, tokenizer, examples, task.answer_type_for(set_name), task.max_new_tokens,
-                                      batch_size=cfg["eval_batch_size"], aqua_fix=task.aqua_fix, prompt_template=task.prompt_template)
+                                      batch_size=cfg["eval_batch_size"], aqua_fix=task.aqua_fix, prompt_template=task.prompt_template,
+                                      max_prompt_length=cfg["trainer"]["max_length"], commonsense_rule=task.commonsense_rule)
         else:
             res = evaluate_classification(model, tokenizer, examples, task.name, task.num_labels,
                                           batch_size=cfg["eval_batch_size"], max_length=cfg["trainer"]["max_length"])
         if out_dir is not None:
-            res.save_predictions(out_dir / "predictions" / f"{tag}_{set_name}.jsonl")
+            res.save_predictions(out_dir / "predictions" / f"{tag}_{set_name}.jsonl", compact=cfg.get("predictions") == "compact")
         results[set_name] = res.metrics
         log.info("%s %s: %s", tag, set_name, {k: round(v, 4) if isinstance(v, float) else v for k, v in res.metrics.items()})
     return results
@@ -85,6 +87,7 @@ def _train_features(task: Task, tokenizer, max_length: int) -> list[dict]:
 
 def _collator(task: Task, tokenizer):
     if task.kind == "generation":
+        tokenizer.padding_side = "right"  # as the release pads training batches (generation pads left on its own)
         return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100, return_tensors="pt")
     return DataCollatorWithPadding(tokenizer, return_tensors="pt")
 
@@ -147,6 +150,8 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     set_seed(cfg["seed"])
 
     validate_method_config(cfg["method"])  # config and data errors surface before any model is loaded
+    if cfg.get("predictions", "full") not in PREDICTIONS:
+        raise ValueError(f"predictions must be one of {PREDICTIONS}, got {cfg['predictions']!r}")
     data_dir = resolve_data_dir(cfg.get("data_dir"))
     task = load_task(cfg["task"], data_dir, run_seed=cfg["seed"])
     evaluation = eval_strategy(cfg["trainer"], task.selection_set is not None)

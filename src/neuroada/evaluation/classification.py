@@ -42,7 +42,7 @@ def evaluate_classification(model, tokenizer, examples: Sequence[Example], task_
             tokenizer.pad_token = None
     labels = [ex.label for ex in examples]
     rows = [
-        {"index": i, "text_a": ex.text_a, "text_b": ex.text_b, "prediction": pred, "gold": ex.label,
+        {"index": i, "row": ex.row, "text_a": ex.text_a, "text_b": ex.text_b, "prediction": pred, "gold": ex.label,
          "correct": None if num_labels == 1 else pred == ex.label}
         for i, (ex, pred) in enumerate(zip(examples, predictions))
     ]

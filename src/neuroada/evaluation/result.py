@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+
+
+INPUT_KEYS = ("text_a", "text_b", "prompt")  # copies of the data, left out of compact predictions
 
 
 @dataclass
@@ -13,12 +17,18 @@ class EvalResult:
     metrics: dict[str, float]
     predictions: list[dict] = field(default_factory=list)
 
-    def save_predictions(self, path: str | Path) -> Path:
-        """One JSON object per line; NaN/inf become null so the file stays valid JSON."""
+    def save_predictions(self, path: str | Path, compact: bool = False) -> Path:
+        """One JSON object per line; NaN/inf become null so the file stays valid JSON. `compact` (studies
+        with hundreds of runs) writes `<path>.gz` without copies of the inputs: each line keeps `row`,
+        the item's index in its source file, and what the model produced."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8") as handle:
+        if compact:
+            path = path.with_name(path.name + ".gz")
+        opener = (lambda: gzip.open(path, "wt", encoding="utf-8")) if compact else (lambda: path.open("w", encoding="utf-8"))
+        with opener() as handle:
             for row in self.predictions:
-                clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
+                clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()
+                         if not (compact and k in INPUT_KEYS)}
                 handle.write(json.dumps(clean, ensure_ascii=False) + "\n")
         return path

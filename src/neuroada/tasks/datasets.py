@@ -16,10 +16,13 @@ def tokenize_for_causal_lm(examples: Sequence[Example], tokenizer, max_length: i
                            prompt_template: str = "alpaca") -> list[dict[str, list[int]]]:
     """prompt + output + EOS, cut to `max_length`, with labels = -100 on the prompt tokens.
 
-    As in LLM-Adapters/LoReFT, the prompt is tokenized on its own and its length masks the start of
-    the full sequence; our templates end in a line break, so the prompt tokens are a prefix of the
-    full tokenization (checked; a mismatch is logged). EOS is appended as an id, not as text.
-    Examples whose prompt fills `max_length` leave no target token and are dropped (logged)."""
+    As in the NeuroAda release and LoReFT (`output_ids[:base_prompt_length] = IGNORE_INDEX`), the prompt is
+    tokenized on its own and its length masks the start of the full sequence, so only the target is learnt.
+    LLM-Adapters' default (`train_on_inputs=True`) also trains on the prompt; we do not. Our templates end in a
+    line break, so the prompt tokens are a prefix of the full tokenization (checked; a mismatch is logged). EOS is appended as an id, not as text.
+    Examples whose prompt fills `max_length` leave no target token and are dropped (logged); the release
+    keeps them with every label masked, which contributes nothing to the loss either. Padding is on the
+    right at training, as in the release (`padding_side="right"`; see `_collator` in pipeline.py)."""
     if tokenizer.eos_token_id is None:
         raise ValueError("tokenizer has no eos_token; the target needs one to learn to stop")
     prompts = [build_prompt(ex.instruction, ex.input, prompt_template) for ex in examples]

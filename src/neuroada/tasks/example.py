@@ -17,6 +17,7 @@ class Example:
     text_a: str = ""
     text_b: str | None = None
     label: int | float | None = None
+    row: int | None = None  # index of the item in its source file (or hub split); None for generated items
 
     def to_dict(self) -> dict:
         return asdict(self)

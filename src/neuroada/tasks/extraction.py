@@ -8,7 +8,9 @@ Three answer types:
   response (case-sensitive ``re.findall``); the NeuroAda release compares the text after
   "the correct answer is " with the label. We take the first label-set match after the first
   "the correct answer is" and, when the phrase is absent or nothing matches after it, the first match
-  anywhere (= LLM-Adapters). For a model trained on the targets both rules agree.
+  anywhere (= LLM-Adapters): ``commonsense_rule=lenient``, what the tables use. ``strict`` is the
+  release's rule: the whole text after the first "the correct answer is " must be exactly the label.
+  After training the two agree on every stored prediction; before training lenient credits more.
 * ``number``: remove commas, take the LAST match of ``-?\\d+\\.?\\d*`` ("42." parses as 42.0); correct if
   within 1e-3 of the gold number. No number at all -> ``None`` (LLM-Adapters uses ``inf``; never correct).
 * ``letter`` (AQuA): the faithful rule takes the FIRST capital A-E anywhere in the stripped response.
@@ -50,7 +52,16 @@ def label_set(gold: str) -> tuple[str, ...]:
     return LABEL_SETS[family]
 
 
-def extract_commonsense(text: str, labels: tuple[str, ...]) -> str | None:
+COMMONSENSE_RULES = ("lenient", "strict")
+
+
+def extract_commonsense(text: str, labels: tuple[str, ...], rule: str = "lenient") -> str | None:
+    if rule == "strict":  # the release: the whole text after the first trigger must be exactly the label
+        start = text.find(TRIGGER + " ")
+        rest = text[start + len(TRIGGER) + 1:].strip() if start >= 0 else None
+        return rest if rest in labels else None
+    if rule != "lenient":
+        raise ValueError(f"commonsense_rule must be one of {COMMONSENSE_RULES}, got {rule!r}")
     pattern = re.compile("|".join(re.escape(label) for label in labels))
     start = text.lower().find(TRIGGER)
     if start >= 0:
@@ -92,10 +103,11 @@ def parse_gold_number(gold: str) -> float:
         ) from None
 
 
-def extract(text: str, answer_type: str, gold: str, aqua_fix: bool = False) -> str | float | None:
+def extract(text: str, answer_type: str, gold: str, aqua_fix: bool = False,
+            commonsense_rule: str = "lenient") -> str | float | None:
     """The extracted answer of one generation (``None`` when nothing could be extracted)."""
     if answer_type == "commonsense":
-        return extract_commonsense(text, label_set(gold))
+        return extract_commonsense(text, label_set(gold), rule=commonsense_rule)
     if answer_type == "number":
         return extract_number(text)
     if answer_type == "letter":

@@ -13,6 +13,8 @@ error says where we looked and how to provide the data.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import socket
@@ -210,4 +212,5 @@ def load_source(spec: Mapping, data_dir: Path, task: str) -> list[Example]:
                                f"({_hub_hint(hub).lstrip(', ') or 'no hub entry'})", task=task)
     else:
         raise missing(path, task, spec)
-    return [convert(row, where) for row, where in rows]
+    # `row` = position in the source, so compact predictions can point into the data instead of copying it
+    return [dataclasses.replace(convert(row, where), row=i) for i, (row, where) in enumerate(rows)]

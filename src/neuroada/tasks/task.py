@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from neuroada.tasks import glue
 from neuroada.tasks.errors import MissingDataError
 from neuroada.tasks.example import Example
-from neuroada.tasks.extraction import ANSWER_TYPES
+from neuroada.tasks.extraction import ANSWER_TYPES, COMMONSENSE_RULES
 from neuroada.tasks.metrics import primary_metric
 from neuroada.tasks.prompts import TEMPLATES
 from neuroada.tasks.registry import SUITES
@@ -36,6 +36,7 @@ class Task:
     num_labels: int | None = None
     prompt_template: str = "alpaca"
     aqua_fix: bool = False
+    commonsense_rule: str = "lenient"  # answer extraction for commonsense: lenient (default) | strict (the release)
     primary_metric: str = "accuracy"
     eval_answer_types: dict[str, str] = field(default_factory=dict)
     missing_eval_sets: list[str] = field(default_factory=list)
@@ -71,6 +72,9 @@ def _check(cfg: dict) -> None:
         raise ValueError(f"task {cfg['name']!r}: kind {cfg['kind']!r} not in {KINDS}")
     if cfg["kind"] == "generation" and cfg.get("answer_type") not in ANSWER_TYPES:
         raise ValueError(f"task {cfg['name']!r}: answer_type must be one of {ANSWER_TYPES}")
+    if cfg.get("commonsense_rule", "lenient") not in COMMONSENSE_RULES:
+        raise ValueError(f"task {cfg['name']!r}: commonsense_rule must be one of {COMMONSENSE_RULES}, "
+                         f"got {cfg['commonsense_rule']!r}")
     if cfg.get("prompt_template", "alpaca") not in TEMPLATES:
         raise ValueError(f"task {cfg['name']!r}: prompt_template must be one of {TEMPLATES}")
 
@@ -144,7 +148,7 @@ def load_task(task_cfg: Mapping | DictConfig, data_dir: str | os.PathLike | None
         name=name, suite=cfg["suite"], kind=cfg["kind"], train=train, eval_sets=eval_sets,
         answer_type=cfg.get("answer_type"), max_new_tokens=cfg.get("max_new_tokens"),
         num_labels=cfg.get("num_labels"), prompt_template=cfg.get("prompt_template", "alpaca"),
-        aqua_fix=bool(cfg.get("aqua_fix", False)),
+        aqua_fix=bool(cfg.get("aqua_fix", False)), commonsense_rule=cfg.get("commonsense_rule", "lenient"),
         primary_metric=cfg.get("primary_metric") or (primary_metric(name) if cfg["suite"] == "glue" else "accuracy"),
         eval_answer_types=answer_types, missing_eval_sets=missing,
         selection_set=selection_set, resplit_seed=split_seed,
