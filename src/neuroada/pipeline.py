@@ -34,9 +34,10 @@ def method_tag(m: dict) -> str:
     if name in ("neuroada", "masked"):
         sel = "" if m.get("selection", "magnitude") == "magnitude" else f"-{m['selection']}"
         return f"{name}-k{m['k']}{sel}"
-    if name in ("lora", "dora"):
-        return f"{name}-r{m['r']}" + (f"k{m['k_match']}" if m["r"] == "match" else "")
-    return name
+    if name in ("lora", "dora", "shira"):
+        mask = "" if m.get("mask", "random") == "random" else f"-{m['mask']}"  # shira's row-balanced mask
+        return f"{name}-r{m['r']}" + (f"k{m['k_match']}" if m["r"] == "match" else "") + mask
+    return name  # full, head_only
 
 
 def run_id(cfg: dict) -> str:
@@ -144,7 +145,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     device = pick_device(cfg["device"])
     set_seed(cfg["seed"])
 
-    validate_method_config(cfg["method"])  # config and data errors surface before any model is loaded
+    validate_method_config(cfg["method"], task=cfg["task"])  # config and data errors surface before any model is loaded
     data_dir = resolve_data_dir(cfg.get("data_dir"))
     task = load_task(cfg["task"], data_dir)
     num_labels = task.num_labels if task.kind != "generation" else None
