@@ -117,6 +117,8 @@ def test_shira_random_mask_is_peft_own_seeded_by_the_method_seed():
         mask = random_mask(layer.base_layer, 2, random_seed=7)
         expected = torch.stack(torch.where(mask)).to(torch.int)
         assert torch.equal(layer.shira_indices["default"], expected)
+    q0, q1 = (layers[f"bert.encoder.layer.{i}.attention.self.query"].shira_indices["default"] for i in (0, 1))
+    assert torch.equal(q0, q1)  # peft seeds every layer alike: layers of one shape share one mask
     other = _shira_layers(prepare_method(bert(), shira_cfg(r=2, seed=8)))
     name = "bert.encoder.layer.0.attention.self.query"
     assert not torch.equal(layers[name].shira_indices["default"], other[name].shira_indices["default"])
