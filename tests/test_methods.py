@@ -9,9 +9,9 @@ from neuroada.methods import lora_rank_for_budget, masked_weight_decay_, prepare
 TARGETS = list(LLAMA_TARGETS)
 
 
-@pytest.mark.parametrize("name", ["neuroada", "lora", "dora", "full", "masked"])
+@pytest.mark.parametrize("name", ["neuroada", "lora", "dora", "shira", "full", "masked"])
 def test_each_method_trains_and_merges(name, tiny_batch):
-    cfg = {"name": name, "target_modules": TARGETS, "k": 2, "r": 2, "alpha": 4}
+    cfg = {"name": name, "target_modules": TARGETS, "k": 2, "r": 2, "alpha": 4, "seed": 0}
     prepared = prepare_method(make_tiny_llama(), cfg)
     report = prepared.params
     assert 0 < report.trainable <= report.base_total
@@ -25,7 +25,7 @@ def test_each_method_trains_and_merges(name, tiny_batch):
         merged = prepared.merge()
         after = merged(input_ids=tiny_batch["input_ids"]).logits
     torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-5)
-    assert not any(n for n, _ in merged.named_parameters() if "lora_" in n or "neuroada" in n)
+    assert not any(n for n, _ in merged.named_parameters() if "lora_" in n or "shira_" in n or "neuroada" in n)
 
 
 def test_param_percent_follows_the_paper_convention():

@@ -1,4 +1,7 @@
-"""Trainable-parameter accounting in the paper's convention (percent of all base-model parameters)."""
+"""Trainable-parameter accounting in the paper's convention (percent of all base-model parameters).
+
+A classification head trained next to a method (peft's `modules_to_save` copy, or the head itself) counts as
+trainable for every method, head_only included; the denominator is the base model with its own head."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -6,7 +9,7 @@ from dataclasses import asdict, dataclass
 from torch import nn
 
 # Parameters a method adds on top of the base model (not part of the denominator).
-ADDED_MARKERS = ("neuroada_delta", "lora_", "modules_to_save.")
+ADDED_MARKERS = ("neuroada_delta", "lora_", "shira_", "modules_to_save.")
 
 
 @dataclass(frozen=True)

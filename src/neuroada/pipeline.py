@@ -37,9 +37,10 @@ def method_tag(m: dict) -> str:
     if name in ("neuroada", "masked"):
         sel = "" if m.get("selection", "magnitude") == "magnitude" else f"-{m['selection']}"
         return f"{name}-k{m['k']}{sel}"
-    if name in ("lora", "dora"):
-        return f"{name}-r{m['r']}" + (f"k{m['k_match']}" if m["r"] == "match" else "")
-    return name
+    if name in ("lora", "dora", "shira"):
+        mask = "" if m.get("mask", "random") == "random" else f"-{m['mask']}"  # shira's row-balanced mask
+        return f"{name}-r{m['r']}" + (f"k{m['k_match']}" if m["r"] == "match" else "") + mask
+    return name  # full, head_only
 
 
 def run_id(cfg: dict) -> str:
@@ -149,7 +150,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     device = pick_device(cfg["device"])
     set_seed(cfg["seed"])
 
-    validate_method_config(cfg["method"])  # config and data errors surface before any model is loaded
+    validate_method_config(cfg["method"], task=cfg["task"])  # config and data errors surface before any model is loaded
     if cfg.get("predictions", "full") not in PREDICTIONS:
         raise ValueError(f"predictions must be one of {PREDICTIONS}, got {cfg['predictions']!r}")
     data_dir = resolve_data_dir(cfg.get("data_dir"))
@@ -189,7 +190,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
         callbacks.append(KillAtStep(int(cfg["debug"]["kill_at_step"])))
     trainer = NeuroAdaTrainer(
         model=prepared.model, args=args, train_dataset=features, data_collator=collate, callbacks=callbacks,
-        no_decay=prepared.no_decay, lean_checkpoints=prepared.name == "neuroada", resources=resources,
+        no_decay=prepared.no_decay, lean_checkpoints=prepared.name in ("neuroada", "head_only"), resources=resources,
         eval_dataset=tokenize_for_classification(task.eval_sets[task.selection_set], tokenizer, cfg["trainer"]["max_length"]) if selecting else None,
         compute_metrics=classification_metrics(task.name, task.num_labels, task.primary_metric) if selecting else None,
     )

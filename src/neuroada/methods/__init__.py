@@ -8,17 +8,20 @@ from torch import nn
 
 from .base import PreparedMethod
 from .full import prepare_full
+from .head_only import load_head, prepare_head_only
 from .masked import masked_weight_decay_, prepare_masked
 from .neuroada import prepare_neuroada
-from .peft_methods import lora_rank_for_budget, prepare_lora
+from .peft_methods import lora_rank_for_budget, prepare_lora, prepare_shira, shira_rank
 from .validation import validate_method_config
 
 METHODS = {
     "neuroada": prepare_neuroada,
     "lora": prepare_lora,
     "dora": partial(prepare_lora, dora=True),
+    "shira": prepare_shira,
     "full": prepare_full,
     "masked": prepare_masked,
+    "head_only": prepare_head_only,
 }
 
 
@@ -30,7 +33,8 @@ def prepare_method(
     calibration_batches=None,
     weight_decay: float = 0.0,
 ) -> PreparedMethod:
-    """Applies the method named `cfg["name"]` (neuroada, lora, dora, full, masked) to `model`."""
+    """Applies the method named `cfg["name"]` (neuroada, lora, dora, shira, full, masked, head_only) to `model`.
+    `extra_trainable`: the classification head(s), trained densely by every method (head_only: by itself)."""
     validate_method_config(cfg)
     cfg = dict(cfg)
     name = cfg.pop("name")
@@ -38,4 +42,4 @@ def prepare_method(
     return METHODS[name](model, cfg, extra_trainable=tuple(extra_trainable), calibration_batches=calibration_batches, **kwargs)
 
 
-__all__ = ["METHODS", "PreparedMethod", "prepare_method", "lora_rank_for_budget", "masked_weight_decay_"]
+__all__ = ["METHODS", "PreparedMethod", "prepare_method", "lora_rank_for_budget", "shira_rank", "load_head", "masked_weight_decay_"]
