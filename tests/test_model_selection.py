@@ -14,7 +14,8 @@ from test_pipeline import REPO
 GLUE_TINY = ["model=tiny-bert", "task=sst2", "task.max_train_samples=96", "task.max_eval_samples=24", "trainer.max_steps=6",
              "trainer.batch_size=16", "trainer.max_length=48", "trainer.lr=5e-2", "trainer.eval_strategy=steps",
              "trainer.eval_steps=2", "eval_before=false", "logger=none", "eval_batch_size=8"]
-METHODS = {"neuroada": ["method=neuroada", "method.k=4"], "lora": ["method=lora", "method.r=2"], "full": ["method=full"]}
+METHODS = {"neuroada": ["method=neuroada", "method.k=4"], "lora": ["method=lora", "method.r=2"], "full": ["method=full"],
+           "shira": ["method=shira", "method.r=2"], "head_only": ["method=head_only"]}
 
 
 def _cfg(tmp_path, *extra):
