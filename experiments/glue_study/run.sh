@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The GLUE study (issue 12): MiniLM-L6 on CoLA, SST-2, MRPC, STS-B, RTE; every method tuned on the selection
+# half of the re-split dev set, checkpoints chosen there, the test half reported; 3 seeds; paper ablations.
+#
+#   bash experiments/glue_study/run.sh PHASE            PHASE: tune | widen | seeds | selection | frontier | all
+#   STREAM=0 NSTREAMS=2 bash experiments/glue_study/run.sh tune &   STREAM=1 NSTREAMS=2 ... &   (two one-thread streams)
+#   DRY_RUN=1 bash experiments/glue_study/run.sh tune                print the Hydra commands only
+#
+# Each Hydra multirun is one job; stream i runs jobs i, i+NSTREAMS, ... Completed runs are skipped on relaunch
+# (the pipeline's resume), an interrupted one resumes from its last complete checkpoint. Records: results/runs/glue_study/.
+#
+# Protocol (the same for every method on a task):
+#   budget      250 steps of batch 32 (8,000 examples: RTE ~3.2 epochs, MRPC 2.2, STS-B 1.4, CoLA 0.94, SST-2 0.12 of
+#               its full 67k train set, which is not subsampled), max length 128, linear schedule, warmup 6 %,
+#               weight decay 0, AdamW; the classification head is trained next to every method at its lr.
+#   selection   the Trainer evaluates the selection half every 50 steps and reports the best checkpoint by the
+#               task's metric (MCC for CoLA, Pearson for STS-B, else accuracy) on the test half; the dev re-split
+#               follows the run's seed, as in the release and LoReFT.
+#   lr          3 log-spaced values per method (grids below), seed 1, chosen per (task, method) on the selection
+#               half by `python -m neuroada.analysis.study choose results/runs/glue_study`; a choice at a grid
+#               edge is widened by one more value (phase widen) before the seeds run.
+#   seeds       1, 2, 3 at the chosen lr (phase seeds).
+#   ablations   selection magnitude/reverse/random/gradient at k=20 (phase selection); k in {1,2,5,10,20,50} and
+#               LoRA r in {1,2,4,8,16} (phase frontier), at NeuroAda's / LoRA's chosen lr, 3 seeds.
+#
+# Plan (runs x minutes; one run = 250 steps + 5 evaluations, timed from the first records: see results/README.md):
+#   tune      9 methods x 5 tasks x 3 lrs          = 135 runs
+#   widen     at most 45 runs (only choices at an edge)
+#   seeds     9 methods x 5 tasks x 2 more seeds   =  90 runs
+#   selection 3 selections x 5 tasks x 3 seeds     =  45 runs
+#   frontier  (4 k + 3 r) x 5 tasks x 3 seeds      = 105 runs
+#   ~375-420 runs at ~5 min on one thread (quiet machine) = ~16 h on two streams.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PY:-.venv/bin/python}
+OUT=${OUT:-results/runs/glue_study}
+STREAM=${STREAM:-0}
+NSTREAMS=${NSTREAMS:-1}
+TASKS=(rte mrpc stsb cola sst2)
+
+BASE=(model=minilm-l6 trainer.max_steps=250 trainer.batch_size=32 trainer.max_length=128 trainer.warmup_ratio=0.06
+      trainer.weight_decay=0.0 trainer.lr_scheduler=linear trainer.eval_strategy=steps trainer.eval_steps=50
+      trainer.save_total_limit=1 trainer.logging_steps=10 eval_batch_size=64 eval_before=false logger=none
+      predictions=compact "output_root=$OUT")
+
+# arm: method overrides | record method_tag | lr grid (log-spaced, bracketing the usual range of the method)
+declare -A ARM=(
+  [neuroada20]="method=neuroada method.k=20|neuroada-k20|1e-3,3e-3,1e-2"
+  [lora]="method=lora ++method.r=match ++method.k_match=20|lora-rmatchk20|3e-4,1e-3,3e-3"
+  [full]="method=full|full|1e-5,3e-5,1e-4"
+  [head_only]="method=head_only|head_only|1e-3,3e-3,1e-2"
+  [neuroada1]="method=neuroada method.k=1|neuroada-k1|3e-3,1e-2,3e-2"
+  [lora1]="method=lora ++method.r=1|lora-r1|3e-4,1e-3,3e-3"
+  [dora]="method=dora ++method.r=match ++method.k_match=20|dora-rmatchk20|3e-4,1e-3,3e-3"
+  [shira]="method=shira ++method.r=match ++method.k_match=20|shira-rmatchk20|1e-3,3e-3,1e-2"
+  [masked]="method=masked method.k=20|masked-k20|1e-3,3e-3,1e-2"
+)
+MAIN_ARMS=(neuroada20 lora full head_only neuroada1 lora1 dora shira masked)  # priority order
+
+JOBS=()
+job() { JOBS+=("$*"); }
+arm_field() { local IFS='|'; read -r -a f <<< "${ARM[$1]}"; echo "${f[$2]}"; }
+
+# The chosen lr of (task, method_tag), or nothing when its tuning runs are not all in.
+chosen() { "$PY" -m neuroada.analysis.study choose "$OUT" | awk -F'\t' -v t="$1" -v m="$2" '$1==t && $2==m {print $3}'; }
+
+phase_tune() {
+  for arm in "${MAIN_ARMS[@]}"; do for task in "${TASKS[@]}"; do
+    job "${BASE[*]} task=$task seed=1 $(arm_field "$arm" 0) trainer.lr=$(arm_field "$arm" 2)"
+  done; done
+}
+
+phase_widen() {
+  while IFS=$'\t' read -r task tag lr score grid widen; do
+    [ -n "${widen:-}" ] || continue
+    for arm in "${MAIN_ARMS[@]}"; do
+      [ "$(arm_field "$arm" 1)" = "$tag" ] && job "${BASE[*]} task=$task seed=1 $(arm_field "$arm" 0) trainer.lr=${widen#widen=}"
+    done
+  done < <("$PY" -m neuroada.analysis.study choose "$OUT")
+}
+
+phase_seeds() {
+  for arm in "${MAIN_ARMS[@]}"; do for task in "${TASKS[@]}"; do
+    lr=$(chosen "$task" "$(arm_field "$arm" 1)"); [ -n "$lr" ] || { echo "skip $arm/$task: not tuned yet" >&2; continue; }
+    job "${BASE[*]} task=$task seed=1,2,3 $(arm_field "$arm" 0) trainer.lr=$lr"
+  done; done
+}
+
+phase_selection() {
+  for task in "${TASKS[@]}"; do
+    lr=$(chosen "$task" neuroada-k20); [ -n "$lr" ] || { echo "skip selection/$task: neuroada-k20 not tuned" >&2; continue; }
+    job "${BASE[*]} task=$task seed=1,2,3 method=neuroada method.k=20 method.selection=reverse,random,gradient trainer.lr=$lr"
+  done
+}
+
+phase_frontier() {
+  for task in "${TASKS[@]}"; do
+    lr=$(chosen "$task" neuroada-k20); [ -n "$lr" ] && job "${BASE[*]} task=$task seed=1,2,3 method=neuroada method.k=2,5,10,50 trainer.lr=$lr"
+    lr=$(chosen "$task" lora-rmatchk20); [ -n "$lr" ] && job "${BASE[*]} task=$task seed=1,2,3 method=lora ++method.r=2,4,8,16 trainer.lr=$lr"
+  done
+}
+
+case "${1:-}" in
+  tune|widen|seeds|selection|frontier) "phase_$1" ;;
+  all) phase_tune; phase_widen; phase_seeds; phase_selection; phase_frontier ;;
+  *) echo "usage: $0 tune|widen|seeds|selection|frontier|all" >&2; exit 2 ;;
+esac
+
+status=0
+for i in "${!JOBS[@]}"; do
+  (( i % NSTREAMS == STREAM )) || continue
+  read -r -a overrides <<< "${JOBS[$i]}"
+  if [ -n "${DRY_RUN:-}" ]; then echo "$PY src/run.py -m ${JOBS[$i]}"; continue; fi
+  echo "[$(date -u +%FT%TZ)] stream $STREAM job $i: ${JOBS[$i]}"
+  OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PY" src/run.py -m "${overrides[@]}" "hydra.sweep.dir=$OUT/.hydra/$1-$i" || status=1
+done
+exit $status
