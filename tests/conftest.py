@@ -7,6 +7,10 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# A relative NEUROADA_DATA_DIR means "relative to where pytest was started"; subprocesses run elsewhere (the repo
+# root), so pin that meaning once for the whole session.
+if os.environ.get("NEUROADA_DATA_DIR") and not Path(os.environ["NEUROADA_DATA_DIR"]).is_absolute():
+    os.environ["NEUROADA_DATA_DIR"] = str(Path(os.environ["NEUROADA_DATA_DIR"]).expanduser().resolve())
 
 
 @pytest.fixture(scope="session")

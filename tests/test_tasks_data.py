@@ -1,5 +1,7 @@
 """Every task config loads the real data in ../shared/data with the documented row counts."""
 
+from pathlib import Path
+
 import pytest
 
 from neuroada.tasks import MissingDataError, list_tasks, load_task, load_task_config
@@ -94,7 +96,7 @@ def test_missing_data_is_a_clear_error(name, data_dir):
     with pytest.raises(MissingDataError) as info:
         load_task(load_task_config(name), data_dir)
     message = str(info.value)
-    assert str(data_dir) in message and repr(name) in message
+    assert f"data_dir={data_dir}" in message and str(Path(data_dir).resolve()) in message and repr(name) in message
     assert "NEUROADA_DATA_DIR" in message and "hub" in message
     assert isinstance(info.value, FileNotFoundError)
 

@@ -167,21 +167,33 @@ def _hub_hint(hub: Mapping | None) -> str:
     return f", or run with network access to fetch it from the hub ({what}, split {hub.get('split', 'train')})"
 
 
-def missing(path: Path, task: str, spec: Mapping, reason: str = "") -> MissingDataError:
+def data_dir_origin(value: str | os.PathLike | None = None) -> str:
+    """Where the data directory came from, as the user gave it (error messages show it beside the resolved path)."""
+    if value not in (None, ""):
+        return f"data_dir={value}"
+    if os.environ.get(DATA_DIR_ENV):
+        return f"{DATA_DIR_ENV}={os.environ[DATA_DIR_ENV]}"
+    return "the default ../shared/data beside the repository"
+
+
+def missing(path: Path, task: str, spec: Mapping, reason: str = "", where: str = "") -> MissingDataError:
+    """`where`: the data directory as given and as resolved (see `data_dir_origin`)."""
     sample = path.with_name("train_sample.tsv")
     sample_hint = (
         f" A sample exists at {sample}; set this source's path to use it." if sample.exists() and sample != path else ""
     )
     message = (
-        f"task {task!r}: data file not found: {path}{reason}. Provide it by pointing NEUROADA_DATA_DIR "
-        f"(or data_dir=...) at a folder that holds {spec.get('path')}{_hub_hint(spec.get('hub'))}.{sample_hint}"
+        f"task {task!r}: data file not found: {path}{reason}{f' ({where})' if where else ''}. Provide it by pointing "
+        f"NEUROADA_DATA_DIR (or data_dir=...) at a folder that holds {spec.get('path')}{_hub_hint(spec.get('hub'))}.{sample_hint}"
     )
     return MissingDataError(message, path=path, task=task)
 
 
 # ---- entry point -------------------------------------------------------------------------------
 
-def load_source(spec: Mapping, data_dir: Path, task: str) -> list[Example]:
+def load_source(spec: Mapping, data_dir: Path, task: str, given: str | os.PathLike | None = None) -> list[Example]:
+    """The Examples of one source; `given` is the data directory as the user gave it (for error messages)."""
+    where = f"data directory: {data_dir_origin(given)}, resolved to {data_dir}"
     fmt = spec.get("format")
     if fmt not in FORMATS:
         raise ValueError(f"task {task!r}: unknown source format {fmt!r}; choose one of {FORMATS}")
@@ -206,11 +218,11 @@ def load_source(spec: Mapping, data_dir: Path, task: str) -> list[Example]:
         try:
             rows = _read_hub(hub)
         except Exception as error:  # any hub failure becomes the clear missing-data error
-            raise missing(path or Path("<none>"), task, spec, f" and the hub load failed ({error!r})") from error
+            raise missing(path or Path("<none>"), task, spec, f" and the hub load failed ({error!r})", where) from error
     elif path is None:
         raise MissingDataError(f"task {task!r}: source has no local path and the hub is not reachable "
                                f"({_hub_hint(hub).lstrip(', ') or 'no hub entry'})", task=task)
     else:
-        raise missing(path, task, spec)
+        raise missing(path, task, spec, where=where)
     # `row` = position in the source, so compact predictions can point into the data instead of copying it
     return [dataclasses.replace(convert(row, where), row=i) for i, (row, where) in enumerate(rows)]

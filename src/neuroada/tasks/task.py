@@ -106,13 +106,13 @@ def load_task(task_cfg: Mapping | DictConfig, data_dir: str | os.PathLike | None
     if load_train and cfg.get("train"):
         sources = cfg["train"] if isinstance(cfg["train"], list) else [cfg["train"]]
         for source in sources:
-            train.extend(load_source(source, root, name))
+            train.extend(load_source(source, root, name, data_dir))
         train = _subsample(train, cfg.get("max_train_samples"), seed)
 
     eval_sets, missing, answer_types = {}, [], {}
     for set_name, source in cfg["eval_sets"].items():
         try:
-            eval_sets[set_name] = load_source(source, root, name)
+            eval_sets[set_name] = load_source(source, root, name, data_dir)
         except MissingDataError as error:
             if len(cfg["eval_sets"]) == 1:
                 raise

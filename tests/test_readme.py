@@ -1,0 +1,44 @@
+"""The README's commands are what CI runs, and they work from any directory with a relative data path."""
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from neuroada.tasks import load_task
+from neuroada.tasks.errors import MissingDataError
+from neuroada.tasks.registry import load_task_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _block(heading: str) -> str:
+    text = (REPO / "README.md").read_text()
+    section = text.split(f"\n## {heading}\n", 1)[1]
+    return re.search(r"```bash\n(.*?)\n", section).group(1)
+
+
+def test_ci_runs_the_readmes_test_command_verbatim():
+    printed = subprocess.run(["bash", ".ci/run"], cwd=REPO, env={**os.environ, "PRINT_ONLY": "1"},
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert printed == _block("Tests")
+    assert "pytest" in printed and "NEUROADA_DATA_DIR=../shared/data" in printed
+
+
+def test_quick_start_runs_the_default_job():
+    assert _block("Quick start (fresh machine, CPU, offline)") == "bash scripts/setup.sh && .venv/bin/python src/run.py"
+
+
+@pytest.mark.parametrize("given", ["relative", "absolute"])
+def test_missing_data_message_names_the_given_and_the_resolved_directory(tmp_path, monkeypatch, given):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    value = "data" if given == "relative" else str(tmp_path / "data")
+    with pytest.raises(MissingDataError) as info:
+        load_task(load_task_config("qqp"), value)
+    message = str(info.value)
+    assert f"data_dir={value}" in message and f"resolved to {tmp_path / 'data'}" in message
+    monkeypatch.setenv("NEUROADA_DATA_DIR", value)
+    with pytest.raises(MissingDataError, match=f"NEUROADA_DATA_DIR={re.escape(value)}, resolved to"):
+        load_task(load_task_config("qqp"))
