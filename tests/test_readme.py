@@ -42,3 +42,16 @@ def test_missing_data_message_names_the_given_and_the_resolved_directory(tmp_pat
     monkeypatch.setenv("NEUROADA_DATA_DIR", value)
     with pytest.raises(MissingDataError, match=f"NEUROADA_DATA_DIR={re.escape(value)}, resolved to"):
         load_task(load_task_config("qqp"))
+
+
+def test_records_keep_paths_portable(tmp_path):
+    from neuroada.records import data_hashes, portable_path
+
+    beside = REPO.parent / "shared" / "data"
+    assert portable_path(beside) == "../shared/data"
+    assert portable_path(REPO / "results" / "runs") == "results/runs"
+    assert portable_path(Path("/opt/somewhere/else/data")) == "data"
+    (tmp_path / "glue").mkdir()
+    (tmp_path / "glue" / "x.tsv").write_text("a\tb\n")
+    assert list(data_hashes([tmp_path / "glue" / "x.tsv"], root=tmp_path)) == ["glue/x.tsv"]
+    assert portable_path(tmp_path / "run" / "checkpoints" / "checkpoint-2", tmp_path / "run") == "checkpoints/checkpoint-2"

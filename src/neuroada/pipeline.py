@@ -17,7 +17,7 @@ from .memory import tracked_training_memory
 from .methods import prepare_method
 from .methods.validation import check_method_fits, validate_method_config
 from .models import load_model, model_skeleton
-from .records import config_hash, data_hashes, git_state, library_versions, now_iso, write_record
+from .records import config_hash, data_hashes, git_state, library_versions, now_iso, portable_path, write_record
 from .tasks import Task, load_task, resolve_data_dir
 from .tasks.datasets import tokenize_for_causal_lm, tokenize_for_classification
 from .training import KillAtStep, NeuroAdaTrainer, PatternConsistencyCheck, ResourceMonitor, training_arguments
@@ -235,7 +235,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
         "method": prepared.name,
         "method_tag": method_tag(method_cfg),
         "seed": cfg["seed"],
-        "config": cfg,
+        "config": {**cfg, "data_dir": portable_path(cfg["data_dir"]) if cfg.get("data_dir") else None},
         "trainable_params": params.trainable,
         "total_params": params.base_total,
         "trainable_percent": params.percent,
@@ -246,7 +246,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
         "train_examples": len(features),
         "selection": selection_record(trainer.state, task.primary_metric, task.selection_set, evaluation) if selecting else None,
         "resplit_seed": task.resplit_seed,
-        "train": {"steps": trainer.state.global_step, "loss": training_loss, "resumed_from": resume,
+        "train": {"steps": trainer.state.global_step, "loss": training_loss, "resumed_from": portable_path(resume, run_dir),
                   "train_time_s": resources.elapsed, "tokens": tokens,
                   "tokens_per_s": tokens / resources.elapsed if resources.elapsed else None,
                   "log_history": trainer.state.log_history},
@@ -256,8 +256,8 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
         "world_size": trainer.args.world_size,  # processes; the effective batch is batch_size x grad_accum x this
         "versions": library_versions(),
         "git": git_state(),
-        "data_dir": str(data_dir) if data_dir else None,
-        "data_sha256": data_hashes(_data_files(cfg["task"], data_dir)) if data_dir else {},
+        "data_dir": portable_path(data_dir),
+        "data_sha256": data_hashes(_data_files(cfg["task"], data_dir), root=data_dir) if data_dir else {},
         "wandb_dir": wandb_dir,
     }
     path = write_record(run_dir, record)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import importlib.metadata as md
 import platform
 import subprocess
@@ -47,15 +48,31 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def data_hashes(paths: Iterable[Path]) -> dict[str, str]:
-    """sha256 of every local data file (or of every file inside a data folder) the run read."""
+def data_hashes(paths: Iterable[Path], root: Path | None = None) -> dict[str, str]:
+    """sha256 of every local data file (or of every file inside a data folder) the run read, keyed by its
+    path relative to the data directory `root` (a machine's layout stays out of the record)."""
     out = {}
     for p in paths:
         p = Path(p)
         files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p] if p.is_file() else []
         for f in files:
-            out[str(f)] = file_sha256(f)
+            out[portable_path(f, root) if root else str(f)] = file_sha256(f)
     return out
+
+
+def portable_path(path: str | Path | None, root: Path | None = None) -> str | None:
+    """`path` without this machine's layout: relative to `root` when inside it, else relative to the
+    repository when beside it (e.g. ../shared/data), else just its name."""
+    if path is None:
+        return None
+    path = Path(path).resolve()
+    for base in ([Path(root).resolve()] if root else []):
+        if path.is_relative_to(base):
+            return path.relative_to(base).as_posix()
+    repo = Path(__file__).resolve().parents[2]
+    if path.is_relative_to(repo.parent):
+        return Path(os.path.relpath(path, repo)).as_posix()
+    return path.name
 
 
 def config_hash(cfg: dict, ignore: Iterable[str] = ()) -> str:
