@@ -104,3 +104,18 @@ def test_training_pads_on_the_right_like_the_release():
     batch = _collator(task, tok)([{"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1], "labels": [-100, 6, 7]},
                                   {"input_ids": [5], "attention_mask": [1], "labels": [5]}])
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_extraction_rules_rescore_stored_predictions(tmp_path, capsys):
+    from neuroada.analysis.extraction_rules import main
+
+    preds = tmp_path / "run" / "predictions"
+    preds.mkdir(parents=True)
+    rows = [{"generation": "the correct answer is true", "gold": "true"}, {"generation": "true, I think", "gold": "true"},
+            {"generation": "12", "gold": "12"}]  # the last is a math item: ignored
+    (preds / "before_boolq.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (preds / "after_boolq.jsonl").write_text(json.dumps(rows[0]))
+    main([str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "before: 2 items; correct lenient 2, strict 1; rules disagree on 1" in out
+    assert "after: 1 items; correct lenient 1, strict 1; rules disagree on 0" in out
