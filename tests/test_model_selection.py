@@ -114,3 +114,18 @@ def test_nan_metric_never_becomes_the_best():
     assert constant["select"] == -1.0
     good = compute(EvalPrediction(predictions=np.array([[0.0], [1.0], [2.0], [3.5]]), label_ids=np.array([0.0, 1.0, 2.0, 3.0])))
     assert good["select"] == pytest.approx(good["pearson"]) and good["select"] > constant["select"]
+
+
+@pytest.mark.integration
+def test_generation_task_selects_by_decoding_the_selection_set(tmp_path):
+    """Decoder runs choose their checkpoint too: the selection set is scored by greedy decoding and the task's
+    extraction at every evaluation, and the best one is loaded (lean NeuroAda checkpoints)."""
+    from test_pipeline import tiny_cfg
+
+    record = pipeline.run(tiny_cfg(tmp_path, "logger=none", "eval_before=false", "trainer.max_steps=4", "trainer.eval_strategy=steps",
+                                   "trainer.eval_steps=2", "+task.selection_set=addition", "trainer.lr=5e-2"))
+    sel = record["selection"]
+    assert [p["step"] for p in sel["curve"]] == [2, 4] and sel["metric"] == "accuracy"
+    best = max(sel["curve"], key=lambda p: p["accuracy"])
+    assert sel["best_step"] == best["step"]
+    assert record["metrics"]["addition"]["accuracy"] == pytest.approx(best["accuracy"])

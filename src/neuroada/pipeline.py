@@ -23,7 +23,7 @@ from .tasks.datasets import tokenize_for_causal_lm, tokenize_for_classification
 from .training import KillAtStep, NeuroAdaTrainer, PatternConsistencyCheck, ResourceMonitor, training_arguments
 from .training.args import eval_strategy
 from .training.checkpoints import finished_training, last_complete_checkpoint, mean_training_loss
-from .training.selection import classification_metrics, selection_record
+from .training.selection import classification_metrics, generation_metrics, selection_record
 
 log = logging.getLogger(__name__)
 HEAD_MODULES = ("classifier", "score")  # sequence-classification heads, trained densely next to any method
@@ -84,6 +84,20 @@ def _train_features(task: Task, tokenizer, max_length: int) -> list[dict]:
     if not feats:
         raise ValueError(f"task {task.name!r} has no training examples after tokenization")
     return feats
+
+
+def _selection(task: Task, tokenizer, cfg: dict) -> dict:
+    """What the Trainer needs to evaluate the selection set during training: classification goes through its
+    own loop with the task's metric; generation through greedy decoding and the task's extraction."""
+    examples = task.eval_sets[task.selection_set]
+    if task.kind != "generation":
+        return {"eval_dataset": tokenize_for_classification(examples, tokenizer, cfg["trainer"]["max_length"]),
+                "compute_metrics": classification_metrics(task.name, task.num_labels, task.primary_metric)}
+    score = lambda model: evaluate_generation(  # noqa: E731
+        model, tokenizer, examples, task.answer_type_for(task.selection_set), task.max_new_tokens, batch_size=cfg["eval_batch_size"],
+        aqua_fix=task.aqua_fix, prompt_template=task.prompt_template, max_prompt_length=cfg["trainer"]["max_length"],
+        commonsense_rule=task.commonsense_rule)
+    return {"eval_dataset": examples, "selection_fn": generation_metrics(score, task.primary_metric)}
 
 
 def _collator(task: Task, tokenizer):
@@ -156,9 +170,6 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     data_dir = resolve_data_dir(cfg.get("data_dir"))
     task = load_task(cfg["task"], data_dir, run_seed=cfg["seed"])
     evaluation = eval_strategy(cfg["trainer"], task.selection_set is not None)
-    if evaluation != "no" and task.kind == "generation":
-        raise ValueError(f"trainer.eval_strategy={evaluation}: model selection during training is implemented for "
-                         f"classification tasks; task {task.name!r} is a generation task (use trainer.eval_strategy=no)")
     num_labels = task.num_labels if task.kind != "generation" else None
     skeleton = model_skeleton(cfg["model"], num_labels=num_labels)  # meta device: shapes without weights
     heads = [h for h in HEAD_MODULES if task.kind != "generation" and hasattr(skeleton, h)]
@@ -191,8 +202,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     trainer = NeuroAdaTrainer(
         model=prepared.model, args=args, train_dataset=features, data_collator=collate, callbacks=callbacks,
         no_decay=prepared.no_decay, lean_checkpoints=prepared.name in ("neuroada", "head_only"), resources=resources,
-        eval_dataset=tokenize_for_classification(task.eval_sets[task.selection_set], tokenizer, cfg["trainer"]["max_length"]) if selecting else None,
-        compute_metrics=classification_metrics(task.name, task.num_labels, task.primary_metric) if selecting else None,
+        **_selection(task, tokenizer, cfg) if selecting else {},
     )
     resume = last_complete_checkpoint(args.output_dir) if cfg["resume"] else None
     if resume:

@@ -40,3 +40,13 @@ def selection_record(state, primary: str, selection_set: str, strategy: str) -> 
     return {"set": selection_set, "metric": primary, "strategy": strategy, "curve": curve,
             "best_step": int(match.group(1)) if match else None,
             "best_score": state.best_metric, "last_step": state.global_step}
+
+
+def generation_metrics(evaluate_set: Callable, primary: str = "accuracy") -> Callable:
+    """selection_fn for the Trainer: `evaluate_set(model)` -> EvalResult of the selection set; adds `select`."""
+    def compute(model) -> dict:
+        metrics = {k: v for k, v in evaluate_set(model).metrics.items() if isinstance(v, (int, float))}
+        value = metrics.get(primary, math.nan)
+        metrics[SELECT_KEY] = value if math.isfinite(value) else -1.0
+        return metrics
+    return compute

@@ -23,8 +23,9 @@ class NeuroAdaTrainer(Trainer):
     `lean_checkpoints`: checkpoints hold only trainable tensors (NeuroAda deltas, heads), not the base model.
     """
 
-    def __init__(self, *args, no_decay=(), lean_checkpoints=False, resources=None, **kwargs):
+    def __init__(self, *args, no_decay=(), lean_checkpoints=False, resources=None, selection_fn=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.selection_fn = selection_fn  # model -> metrics; replaces the Trainer's loss/logits loop (generation tasks)
         self.no_decay = set(no_decay)
         self.lean_checkpoints = lean_checkpoints
         self.resources = resources
@@ -70,6 +71,17 @@ class NeuroAdaTrainer(Trainer):
         os.makedirs(output_dir, exist_ok=True)
         save_file(self._trainable_state(), os.path.join(output_dir, TRAINABLE_FILE))
         torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+        """With `selection_fn` (generation tasks), the selection set is scored by greedy decoding and the task's
+        extraction; the Trainer's evaluation schedule, best-metric tracking and best-model loading stay its own."""
+        if self.selection_fn is None:
+            return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        model = self.accelerator.unwrap_model(self.model)
+        metrics = {f"{metric_key_prefix}_{k}": v for k, v in self.selection_fn(model).items()}
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
 
     def _load_best_model(self):
         """Best-checkpoint loading (`load_best_model_at_end`) from a lean checkpoint."""
