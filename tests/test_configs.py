@@ -81,9 +81,10 @@ def _launcher_commands() -> list[list[str]]:
         out = subprocess.run(["bash", str(script)], cwd=repo, env={"DRY_RUN": "1", "PATH": "/usr/bin:/bin"},
                              capture_output=True, text=True, check=True)
         cmds += [shlex.split(line[2:]) for line in out.stderr.splitlines() if line.startswith("+ ")]
-    out = subprocess.run(["bash", str(repo / "experiments" / "glue_study" / "run.sh"), "tune"], cwd=repo,
-                         env={"DRY_RUN": "1", "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, check=True)
-    cmds += [shlex.split(line.split(" -m ", 1)[1]) for line in out.stdout.splitlines() if " src/run.py -m " in line]
+    for study, phase in (("glue_study", "tune"), ("decoder_study", "cs-tune"), ("decoder_study", "math-tune")):
+        out = subprocess.run(["bash", str(repo / "experiments" / study / "run.sh"), phase], cwd=repo,
+                             env={"DRY_RUN": "1", "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, check=True)
+        cmds += [shlex.split(line.split(" -m ", 1)[1]) for line in out.stdout.splitlines() if " src/run.py -m " in line]
     text = (repo / "experiments" / "cpu_scale" / "run.sh").read_text()
     for line in text.splitlines():
         if 'src/run.py -m "${base[@]}"' in line:
@@ -104,15 +105,18 @@ def test_launcher_sweeps_compose_with_the_default_method_first(hydra_conf):
             compose("config", overrides=overrides)  # what Hydra composes first; raises on a plain method.r
 
 
-def test_glue_study_jobs_compose(hydra_conf):
-    """Every tuning job of the GLUE study composes at each of its swept values (a typo fails here, not hours in)."""
+@pytest.mark.parametrize("study, n_jobs", [("glue_study", 45), ("decoder_study", 8)])
+def test_study_tuning_jobs_compose(hydra_conf, study, n_jobs):
+    """Every tuning job of a study composes at each of its swept values (a typo fails here, not hours in).
+    GLUE: 9 methods x 5 tasks; decoder: 4 tuned methods x (commonsense, arithmetic)."""
     import itertools
 
-    jobs = [c for c in _launcher_commands() if "output_root=results/runs/glue_study" in c]
-    assert len(jobs) == 45  # 9 methods x 5 tasks, each a 3-value lr sweep
+    jobs = [c for c in _launcher_commands() if f"output_root=results/runs/{study}" in c]
+    assert len(jobs) == n_jobs
     for cmd in jobs:
         fixed = [o for o in cmd if "," not in o.split("=", 1)[1]]
         sweeps = [[f"{o.split('=', 1)[0]}={v}" for v in o.split("=", 1)[1].split(",")] for o in cmd if "," in o.split("=", 1)[1]]
         for combo in itertools.product(*sweeps):
             cfg = compose("config", overrides=[*fixed, *combo])
-            assert cfg.trainer.eval_strategy == "steps" and cfg.trainer.max_steps == 250 and cfg.predictions == "compact"
+            assert cfg.trainer.eval_strategy == "steps" and cfg.predictions == "compact" and cfg.task.get("selection_set") in (None, "validation")
+            assert study != "decoder_study" or cfg.task.get("selection_set") == "validation"

@@ -32,11 +32,9 @@
 #   ~375-420 runs at ~5 min on one thread (quiet machine) = ~16 h on two streams.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PY=${PY:-.venv/bin/python}
+source experiments/study_lib.sh
 OUT=${OUT:-results/runs/glue_study}
-STREAM=${STREAM:-0}
-NSTREAMS=${NSTREAMS:-1}
-TASKS=(rte mrpc stsb cola sst2)
+TASKS="rte mrpc stsb cola sst2"
 
 BASE=(model=minilm-l6 trainer.max_steps=250 trainer.batch_size=32 trainer.max_length=128 trainer.warmup_ratio=0.06
       trainer.weight_decay=0.0 trainer.lr_scheduler=linear trainer.eval_strategy=steps trainer.eval_steps=50
@@ -44,7 +42,7 @@ BASE=(model=minilm-l6 trainer.max_steps=250 trainer.batch_size=32 trainer.max_le
       predictions=compact "output_root=$OUT")
 
 # arm: method overrides | record method_tag | lr grid (log-spaced, bracketing the usual range of the method)
-declare -A ARM=(
+ARM=(
   [neuroada20]="method=neuroada method.k=20|neuroada-k20|1e-3,3e-3,1e-2"
   [lora]="method=lora ++method.r=match ++method.k_match=20|lora-rmatchk20|3e-4,1e-3,3e-3"
   [full]="method=full|full|1e-5,3e-5,1e-4"
@@ -57,46 +55,23 @@ declare -A ARM=(
 )
 MAIN_ARMS=(neuroada20 lora full head_only neuroada1 lora1 dora shira masked)  # priority order
 
-JOBS=()
-job() { JOBS+=("$*"); }
-arm_field() { local IFS='|'; read -r -a f <<< "${ARM[$1]}"; echo "${f[$2]}"; }
-
-# The chosen lr of (task, method_tag), or nothing when its tuning runs are not all in.
-chosen() { "$PY" -m neuroada.analysis.study choose "$OUT" | awk -F'\t' -v t="$1" -v m="$2" '$1==t && $2==m {print $3}'; }
-
-phase_tune() {
-  for arm in "${MAIN_ARMS[@]}"; do for task in "${TASKS[@]}"; do
-    job "${BASE[*]} task=$task seed=1 $(arm_field "$arm" 0) trainer.lr=$(arm_field "$arm" 2)"
-  done; done
-}
-
-phase_widen() {
-  while IFS=$'\t' read -r task tag lr score grid widen; do
-    [ -n "${widen:-}" ] || continue
-    for arm in "${MAIN_ARMS[@]}"; do
-      [ "$(arm_field "$arm" 1)" = "$tag" ] && job "${BASE[*]} task=$task seed=1 $(arm_field "$arm" 0) trainer.lr=${widen#widen=}"
-    done
-  done < <("$PY" -m neuroada.analysis.study choose "$OUT")
-}
-
-phase_seeds() {
-  for arm in "${MAIN_ARMS[@]}"; do for task in "${TASKS[@]}"; do
-    lr=$(chosen "$task" "$(arm_field "$arm" 1)"); [ -n "$lr" ] || { echo "skip $arm/$task: not tuned yet" >&2; continue; }
-    job "${BASE[*]} task=$task seed=1,2,3 $(arm_field "$arm" 0) trainer.lr=$lr"
-  done; done
-}
+phase_tune() { tune_jobs "$TASKS" "${MAIN_ARMS[@]}"; }
+phase_widen() { widen_jobs "${MAIN_ARMS[@]}"; }
+phase_seeds() { seed_jobs "$TASKS" 1,2,3 "${MAIN_ARMS[@]}"; }
 
 phase_selection() {
-  for task in "${TASKS[@]}"; do
+  for task in $TASKS; do
     lr=$(chosen "$task" neuroada-k20); [ -n "$lr" ] || { echo "skip selection/$task: neuroada-k20 not tuned" >&2; continue; }
     job "${BASE[*]} task=$task seed=1,2,3 method=neuroada method.k=20 method.selection=reverse,random,gradient trainer.lr=$lr"
   done
 }
 
 phase_frontier() {
-  for task in "${TASKS[@]}"; do
-    lr=$(chosen "$task" neuroada-k20); [ -n "$lr" ] && job "${BASE[*]} task=$task seed=1,2,3 method=neuroada method.k=2,5,10,50 trainer.lr=$lr"
-    lr=$(chosen "$task" lora-rmatchk20); [ -n "$lr" ] && job "${BASE[*]} task=$task seed=1,2,3 method=lora ++method.r=2,4,8,16 trainer.lr=$lr"
+  for task in $TASKS; do
+    lr=$(chosen "$task" neuroada-k20)
+    if [ -n "$lr" ]; then job "${BASE[*]} task=$task seed=1,2,3 method=neuroada method.k=2,5,10,50 trainer.lr=$lr"; fi
+    lr=$(chosen "$task" lora-rmatchk20)
+    if [ -n "$lr" ]; then job "${BASE[*]} task=$task seed=1,2,3 method=lora ++method.r=2,4,8,16 trainer.lr=$lr"; fi
   done
 }
 
@@ -106,12 +81,4 @@ case "${1:-}" in
   *) echo "usage: $0 tune|widen|seeds|selection|frontier|all" >&2; exit 2 ;;
 esac
 
-status=0
-for i in "${!JOBS[@]}"; do
-  (( i % NSTREAMS == STREAM )) || continue
-  read -r -a overrides <<< "${JOBS[$i]}"
-  if [ -n "${DRY_RUN:-}" ]; then echo "$PY src/run.py -m ${JOBS[$i]}"; continue; fi
-  echo "[$(date -u +%FT%TZ)] stream $STREAM job $i: ${JOBS[$i]}"
-  OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PY" src/run.py -m "${overrides[@]}" "hydra.sweep.dir=$OUT/.hydra/$1-$i" || status=1
-done
-exit $status
+run_jobs "$1"

@@ -120,9 +120,10 @@ def metrics_frame(records_or_root, phases: Iterable[str] = ("after", "before")) 
         sizes = rec.get("eval_sizes") or {}
         for phase in phases:
             metrics = rec.get("metrics" if phase == "after" else f"metrics_{phase}") or {}
+            selection_set = (rec.get("selection") or {}).get("set")
             for eval_set, ms in metrics.items():
-                if not isinstance(ms, dict):
-                    continue
+                if not isinstance(ms, dict) or (eval_set == selection_set and len(metrics) > 1):
+                    continue  # the set that chose the checkpoint is never a reported score
                 n = ms.get("n", sizes.get(eval_set))
                 for metric, value in ms.items():
                     if metric == "n" or isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -107,6 +107,11 @@ def load_task(task_cfg: Mapping | DictConfig, data_dir: str | os.PathLike | None
         sources = cfg["train"] if isinstance(cfg["train"], list) else [cfg["train"]]
         for source in sources:
             train.extend(load_source(source, root, name, data_dir))
+        holdout = cfg.get("train_holdout")
+        if holdout:  # a seeded part of the train file becomes an eval set (model selection), disjoint from training
+            held = set(random.Random(seed).sample(range(len(train)), int(holdout["size"])))
+            held_out = [ex for i, ex in enumerate(train) if i in held]
+            train = [ex for i, ex in enumerate(train) if i not in held]
         train = _subsample(train, cfg.get("max_train_samples"), seed)
 
     eval_sets, missing, answer_types = {}, [], {}
@@ -128,6 +133,8 @@ def load_task(task_cfg: Mapping | DictConfig, data_dir: str | os.PathLike | None
 
     if not eval_sets:
         raise MissingDataError(f"task {name!r}: none of its eval sets is available", task=name)
+    if load_train and cfg.get("train_holdout"):
+        eval_sets[cfg["train_holdout"]["name"]] = held_out
     split_seed, selection_set = None, cfg.get("selection_set")
     if cfg.get("resplit") == "loreft":
         if len(eval_sets) != 1:
