@@ -129,3 +129,15 @@ def test_generation_task_selects_by_decoding_the_selection_set(tmp_path):
     best = max(sel["curve"], key=lambda p: p["accuracy"])
     assert sel["best_step"] == best["step"]
     assert record["metrics"]["addition"]["accuracy"] == pytest.approx(best["accuracy"])
+
+
+@pytest.mark.integration
+def test_default_glue_protocol_evaluates_every_epoch(tmp_path, monkeypatch):
+    """trainer.eval_strategy=auto on a GLUE task = the release's protocol: evaluate each epoch, keep the best."""
+    monkeypatch.setattr(pipeline, "classification_metrics", _scripted([0.7, 0.3]))  # best: the first epoch
+    record = pipeline.run(_cfg(tmp_path, "method=neuroada", "method.k=4", "trainer.eval_strategy=auto", "trainer.max_steps=-1",
+                               "trainer.epochs=2", "task.max_train_samples=64"))
+    sel = record["selection"]
+    assert sel["strategy"] == "epoch" and [p["step"] for p in sel["curve"]] == [4, 8] and [p["epoch"] for p in sel["curve"]] == [1, 2]
+    assert sel["best_step"] == 4 and record["train"]["steps"] == 8
+    assert record["metrics"]["validation"]["accuracy"] == pytest.approx(sel["curve"][0]["accuracy"], abs=1e-9)
