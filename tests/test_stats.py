@@ -1,19 +1,27 @@
-"""Paired bootstrap statistics (neuroada.analysis.stats)."""
+"""Paired bootstrap statistics (neuroada.analysis.stats) and the GLUE study's report (neuroada.analysis.study_report)."""
 from __future__ import annotations
 
 import gzip
 import json
+import math
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.stats import pearsonr
 from sklearn.metrics import f1_score, matthews_corrcoef
 
-from neuroada.analysis import stats  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
+from fixture_results import GLUE_EDGE, GLUE_STUDY_ARMS, GLUE_STUDY_TASKS, glue_study_record, make_glue_study_fixture  # noqa: E402
+
+from neuroada.analysis import load_records, stats  # noqa: E402
+from neuroada.analysis import study_report as sr  # noqa: E402
 from neuroada.analysis.stats import Interval, Items, Verdict  # noqa: E402
 from neuroada.tasks.metrics import glue_metrics  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[1]
 TASKS = {"cola": "matthews_correlation", "sst2": "accuracy", "stsb": "pearson"}
 
 
@@ -250,3 +258,102 @@ def test_load_items_reads_compact_and_full_predictions(tmp_path):
     gen = dict(rec, suite="commonsense", task="commonsense15k", metrics={"boolq": {"accuracy": 0.5}, "validation": {}})
     (tmp_path / "predictions" / "after_boolq.jsonl").write_text("".join(json.dumps({"index": i, "extracted": "x", "gold": "y", "correct": i < 3}) + "\n" for i in range(6)))
     assert stats.load_items(gen)["boolq"].score() == 0.5  # generation rows: `correct`, no numeric prediction
+
+
+# ---------------------------------------------------------------- the GLUE study report on the synthetic study
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = make_glue_study_fixture(tmp_path_factory.mktemp("results"))
+    records = load_records(root)
+    chosen = sr.chosen_lrs(records, sr.GLUE_STUDY)
+    ledger = sr.run_ledger(records, chosen, sr.GLUE_STUDY)
+    counted = [r for r, keep in zip(records, ledger["counted"]) if keep]
+    return {"root": root, "records": records, "chosen": chosen, "ledger": ledger, "counted": counted, "scores": sr.scores_frame(counted)}
+
+
+def test_fixture_study_records_have_the_pipelines_schema():
+    import ast
+
+    tree = ast.parse((REPO / "src" / "neuroada" / "pipeline.py").read_text())
+    keys: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "record" for t in node.targets) and isinstance(node.value, ast.Dict):
+            keys |= {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
+    assert {"selection", "resplit_seed", "metrics"} <= keys
+    method, grid, chosen, skill, body = GLUE_STUDY_ARMS["neuroada-k20"]
+    rec, preds = glue_study_record("cola", "neuroada-k20", 1, grid[chosen], skill, body, method)
+    assert keys <= set(rec), keys - set(rec)
+    assert set(preds) == {"after_test", "after_validation"} and set(preds["after_test"][0]) == {"index", "row", "prediction", "gold", "correct"}
+
+
+def test_recomputed_scores_equal_the_records_metrics(study):
+    for rec in study["counted"]:
+        items = stats.load_items(rec)
+        assert set(items) == {rec["task"]}
+        assert items[rec["task"]].score() == pytest.approx(rec["metrics"]["test"][rec["primary_metric"]], abs=1e-9)
+
+
+def test_lr_choices_ledger_and_heads(study):
+    chosen = study["chosen"].set_index(["task", "method_tag"])
+    assert chosen.loc[("rte", "lora-rmatchk20"), "at_edge"] and chosen.loc[("rte", "lora-rmatchk20"), "lr"] == 3e-3
+    assert chosen.loc[("cola", "neuroada-k20"), "lr"] == 3e-3 and not chosen.loc[("cola", "neuroada-k20"), "at_edge"]
+    assert chosen.loc[("rte", "lora-r4"), "source"] == "lora-rmatchk20's choice" and chosen.loc[("rte", "lora-r4"), "lr"] == 3e-3
+    assert chosen.loc[("sst2", "neuroada-k20-random"), "lr"] == 3e-3
+    edges = chosen[chosen["at_edge"]].index.tolist()
+    assert edges == [GLUE_EDGE]
+    ledger = study["ledger"]
+    assert (ledger["status"] == "failed").sum() == 1
+    assert ledger["counted"].sum() == 5 * (5 * 3 + 2 * 3)  # 5 tasks x (5 tuned arms + 2 followers) x 3 seeds
+    assert set(ledger.loc[~ledger["counted"] & (ledger["status"] == "completed"), "reason"]) == {"tuning run at an lr not chosen"}
+    summary = sr.ledger_summary(ledger, sr.incomplete_runs(study["root"]))
+    assert "1 failed" in summary and "1 run folder(s) without a record" in summary
+    assert sr.head_params(study["scores"]) == {"cola": 770, "sst2": 770, "mrpc": 770, "rte": 770, "stsb": 385}
+
+
+def test_main_table_and_claims(study):
+    spec = sr.GLUE_STUDY
+    heads = sr.head_params(study["scores"])
+    main = sr.main_table(study["scores"], spec, heads).set_index("method_tag")
+    assert main.loc["neuroada-k20", "body_params"] == 20 * 20_736 and main.loc["full", "body_percent"] == pytest.approx(100)
+    assert main.loc["head_only", "body_percent"] == 0 and main.loc["neuroada-k20", "n_seeds"] == 3
+    disp = sr.display_method_rows(main.reset_index(), spec.tasks, spec)
+    assert (disp.set_index("Method").loc["DoRA (r matched to k=20)"] == "not run yet").sum() == 6
+    items = stats.collect_items(study["counted"])
+    rows = sr.interval_rows(items, spec)
+    by = {(r.claim, r.b): r for r in rows}
+    assert by[("C2", "neuroada-k20-random")].interval.estimate > 0  # magnitude's skill is higher in the fixture
+    assert "missing runs" in by[("C1", "dora-rmatchk20")].verdict.reason
+    assert by[("C3", "neuroada-k20")].verdict.status in (stats.SUPPORTED, stats.NOT_SUPPORTED, stats.UNDECIDED)
+    claims = sr.claim_sentences(rows, spec)
+    assert set(claims) == {"C1", "C2", "C3"}
+    assert claims["C1"][0] == stats.UNDECIDED and "missing runs (dora-rmatchk20: every run)" in claims["C1"][1]
+    assert claims["C2"][0] == stats.UNDECIDED and "neuroada-k20-gradient: every run" in claims["C2"][1]
+    assert claims["C3"][0] != stats.UNDECIDED or "missing" not in claims["C3"][1]
+    sel = sr.selection_table(study["scores"], rows, spec, heads)
+    assert list(sel["Selection"]) == ["magnitude", "reverse", "random", "gradient"]
+    pts = sr.frontier_points(study["scores"], spec)
+    assert set(pts["size"]) == {"k=1", "k=20", "r=4", "r=match k=20"} and (pts["n_seeds"] == 3).all()
+
+
+def test_report_from_no_records_says_not_run_yet(tmp_path):
+    spec = sr.GLUE_STUDY
+    chosen = sr.chosen_lrs([], spec)
+    ledger = sr.run_ledger([], chosen, spec)
+    scores = sr.scores_frame([])
+    main = sr.display_method_rows(sr.main_table(scores, spec, {}), spec.tasks, spec)
+    assert (main["GLUE avg"] == "not run yet").all()
+    _, lr = sr.lr_table([], chosen, spec)
+    assert (lr["Grid (selection-set score)"] == "not run yet").all()
+    rows = sr.interval_rows({}, spec)
+    claims = sr.claim_sentences(rows, spec)
+    assert all(status == stats.UNDECIDED and "missing runs" in text for status, text in claims.values())
+    assert sr.ledger_summary(ledger).startswith("0 run records")
+    assert sr.plot_frontier(scores, spec, tmp_path / "f.png").stat().st_size > 0
+    assert sr.plot_curves([], spec, tmp_path / "c.png").stat().st_size > 0
+    assert math.isnan(sr.suite_averages(scores, spec.tasks)["avg"].mean()) or sr.suite_averages(scores, spec.tasks).empty
+
+
+def test_glue_tasks_of_the_fixture_match_the_spec():
+    assert tuple(GLUE_STUDY_TASKS) == sr.GLUE_STUDY.tasks
