@@ -174,6 +174,8 @@ def test_method_labels():
     assert method_label("neuroada-k20-random") == "NeuroAda (k=20, random)"
     assert method_label("full") == "Full FT"
     assert method_label("lora-rmatchk20") == "LoRA (r matched to k=20)"
+    assert method_label("shira-rmatchk20") == "SHiRA (r matched to k=20)"
+    assert method_label("head_only") == "Head only"
 
 
 def test_write_tables_writes_every_suite_and_the_run_summary(tmp_path):

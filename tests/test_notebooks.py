@@ -10,7 +10,7 @@ import pytest
 from nbclient import NotebookClient
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-from fixture_results import make_fixture_results  # noqa: E402
+from fixture_results import make_fixture_results, make_glue_study_fixture  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -21,12 +21,18 @@ EXPECTED = {
     "memory": [f"figures/memory_{kind}_{m}.png" for kind in ("by_method", "vs_k") for m in ("llama-7b", "llama3-8b")]
     + ["figures/memory_validation.png", "figures/memory_runs.png", "tables/memory.md", "tables/memory.tex",
        "tables/memory_validation.md", "tables/memory_validation.tex"],
+    "glue_study": [f"tables/glue_study_main.{ext}" for ext in ("md", "tex", "csv")]
+    + ["tables/glue_study_lr.md", "tables/glue_study_lr.csv", "tables/glue_study_intervals.md", "tables/glue_study_intervals.csv",
+       "tables/glue_study_claims.md", "tables/glue_study_selection.md", "tables/glue_study_selection.tex",
+       "figures/glue_study_frontier.png", "figures/glue_study_curves.png"],
 }
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> Path:
-    return make_fixture_results(tmp_path_factory.mktemp("results"))
+    root = make_fixture_results(tmp_path_factory.mktemp("results"))
+    make_glue_study_fixture(root)  # runs/glue_study: the GLUE study's synthetic records
+    return root
 
 
 def test_every_notebook_is_covered_and_paired():

@@ -35,8 +35,9 @@ PAPER_TRAIN_TASK = {"commonsense": "commonsense170k", "math": "math10k"}
 MODEL_LABELS = {"llama-7b": "LLaMA-7B", "llama-13b": "LLaMA-13B", "llama2-7b": "Llama-2-7B", "llama3-8b": "Llama-3-8B",
                 "smollm2-135m": "SmolLM2-135M", "tiny-llama": "tiny-llama", "roberta-base": "RoBERTa-base", "roberta-large": "RoBERTa-large"}
 MODEL_ORDER = list(MODEL_LABELS)
-METHOD_NAMES = {"neuroada": "NeuroAda", "released": "NeuroAda (released code)", "lora": "LoRA", "dora": "DoRA", "full": "Full FT", "masked": "Masked sparse"}
-METHOD_ORDER = ["full", "lora", "dora", "masked", "released", "neuroada"]
+METHOD_NAMES = {"neuroada": "NeuroAda", "released": "NeuroAda (released code)", "lora": "LoRA", "dora": "DoRA", "full": "Full FT", "masked": "Masked sparse",
+                "shira": "SHiRA", "head_only": "Head only"}
+METHOD_ORDER = ["head_only", "full", "lora", "dora", "shira", "masked", "released", "neuroada"]
 SOURCES = ("reported", "reproduced", "difference")
 MISSING = "–"
 
@@ -238,7 +239,8 @@ def render_markdown(df: pd.DataFrame, align: str | None = None) -> str:
 
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-                  "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "–": "--", "±": r"$\pm$", "Δ": r"$\Delta$"}
+                  "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "–": "--", "±": r"$\pm$", "Δ": r"$\Delta$",
+                  "−": "$-$"}
 
 
 def latex_escape(s) -> str:

@@ -1,0 +1,130 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The GLUE study (issue 12): tables, intervals, claims and figures
+#
+# Regenerates the GLUE study's outputs from its run records, `results/runs/glue_study/<run_id>/record.json`
+# (written by `experiments/glue_study/run.sh`; per-item test predictions in `predictions/after_test.jsonl.gz`):
+#
+# - `tables/glue_study_main.{md,tex,csv}`: the main comparison at each method's chosen lr, mean ± std over seeds;
+# - `tables/glue_study_lr.{md,csv}`: every lr grid, its selection-set scores, the choice and the edge flag;
+# - `tables/glue_study_intervals.{md,csv}` and `tables/glue_study_claims.md`: NeuroAda k=20 minus each baseline with
+#   95 % paired bootstrap intervals (seeds and test items resampled), the verdicts and one sentence per claim;
+# - `tables/glue_study_selection.{md,tex}`: the selection ablation (C2);
+# - `figures/glue_study_frontier.png` (GLUE average vs trainable parameters) and `figures/glue_study_curves.png`
+#   (selection-set score vs step: did the budget level off?).
+#
+# The rules (which runs count, how lrs are chosen, the bootstrap, the verdicts) are in
+# `neuroada.analysis.study_report` and `neuroada.analysis.stats`. Runs and phases that have not happened yet
+# show as "not run yet" and make the claims "undecided: missing runs".
+#
+# Roots: `NEUROADA_RESULTS` (default: the repository's `results/`), or `NEUROADA_RUNS`, `NEUROADA_TABLES`,
+# `NEUROADA_FIGURES`; the study's records are under `<runs>/glue_study`.
+
+# %%
+import time
+
+from IPython.display import Markdown, display
+
+from neuroada.analysis import load_records, result_paths
+from neuroada.analysis import stats
+from neuroada.analysis import study_report as sr
+
+t0 = time.perf_counter()
+paths = result_paths()
+spec = sr.GLUE_STUDY
+STUDY = paths.runs / spec.name
+print(paths)
+print("study records:", STUDY)
+
+# %% [markdown]
+# ## Which runs count
+# A run counts when it completed, is at its (task, method)'s chosen learning rate, and is the latest run of its
+# (task, method, seed). Tuning runs at the other lrs are discarded from every table except the lr table.
+
+# %%
+records = load_records(STUDY)
+chosen = sr.chosen_lrs(records, spec)
+ledger = sr.run_ledger(records, chosen, spec)
+incomplete = sr.incomplete_runs(STUDY)
+summary = sr.ledger_summary(ledger, incomplete)
+print(summary)
+counted = [rec for rec, keep in zip(records, ledger["counted"]) if keep] if len(ledger) else []
+scores = sr.scores_frame(counted)
+heads = sr.head_params(scores)
+print("classification head parameters per task:", heads)
+
+# %% [markdown]
+# ## Learning rates
+
+# %%
+lr_long, lr_display = sr.lr_table(records, chosen, spec)
+sr.write_table(paths.tables, "glue_study_lr", lr_display, "GLUE study: learning-rate grids and choices (selection-set score x 100)",
+               sr.LR_NOTE.format(seed=spec.tune_seed), csv=lr_long, formats=("md",))
+display(Markdown((paths.tables / "glue_study_lr.md").read_text()))
+
+# %% [markdown]
+# ## The main comparison
+
+# %%
+main = sr.main_table(scores, spec, heads)
+note = sr.MAIN_NOTE.format(avg=spec.suite_label) + f" Runs: {summary}"
+sr.write_table(paths.tables, "glue_study_main", sr.display_method_rows(main, spec.tasks, spec),
+               "GLUE study, MiniLM-L6: the main comparison (primary metric x 100, mean ± std over seeds)", note,
+               latex=sr.display_method_rows(main, spec.tasks, spec, latex=True), csv=main)
+display(Markdown((paths.tables / "glue_study_main.md").read_text()))
+
+# %% [markdown]
+# ## Paired bootstrap intervals and the claims
+# Per-item test predictions of the counted runs; for each comparison, seeds and then each seed's test items are
+# resampled (the same items for both methods), every task's metric is recomputed and averaged.
+
+# %%
+items = stats.collect_items(r for r in counted if r["method_tag"] in spec.table_tags)
+rows = sr.interval_rows(items, spec)
+iv_long, iv_display = sr.intervals_frame(rows, spec)
+iv_note = sr.INTERVALS_NOTE.format(avg=spec.suite_label, n_boot=spec.n_boot, margin=spec.margin, thr=spec.threshold,
+                                   seeds=",".join(map(str, spec.seeds)))
+sr.write_table(paths.tables, "glue_study_intervals", iv_display, "GLUE study: paired differences of the GLUE average (points) and claim verdicts",
+               iv_note, csv=iv_long, formats=("md",))
+claims = sr.claim_sentences(rows, spec)
+claims_md = ("# GLUE study (issue 12): the paper's claims at this scale\n\n"
+             + "\n\n".join(sentence for _, sentence in claims.values())
+             + f"\n\nIntervals: `glue_study_intervals.md`; rules: its note and `neuroada.analysis.stats`. Runs: {summary}\n")
+(paths.tables / "glue_study_claims.md").write_text(claims_md)
+display(Markdown((paths.tables / "glue_study_intervals.md").read_text()))
+display(Markdown(claims_md))
+
+# %% [markdown]
+# ## Ablation: neuron selection at k=20 (C2)
+
+# %%
+sel_caption = "GLUE study: how NeuroAda selects its k=20 connections per neuron (primary metric x 100, mean ± std over seeds)"
+sel_note = ("Every selection at NeuroAda k=20's chosen lr. Last columns: the GLUE average with magnitude selection minus "
+            "that with this selection, in points, with its 95 % paired bootstrap interval, and the C2 verdict (supported if "
+            "the interval is above 0, not supported if below, else undecided).")
+sr.write_table(paths.tables, "glue_study_selection", sr.selection_table(scores, rows, spec, heads), sel_caption, sel_note,
+               latex=sr.selection_table(scores, rows, spec, heads, latex=True))
+display(Markdown((paths.tables / "glue_study_selection.md").read_text()))
+
+# %% [markdown]
+# ## Figures: the accuracy-parameters frontier and the selection-set curves
+
+# %%
+print(sr.plot_frontier(scores, spec, paths.figures / "glue_study_frontier.png"))
+print(sr.plot_curves(counted, spec, paths.figures / "glue_study_curves.png"))
+sr.frontier_points(scores, spec)
+
+# %%
+print(f"done in {time.perf_counter() - t0:.1f} s")
