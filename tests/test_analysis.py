@@ -224,3 +224,14 @@ def test_fixture_records_have_the_pipelines_schema():
     assert {"run_id", "metrics", "peak_memory", "trainable_percent", "method_tag"} <= keys
     for rec in fixture_records():
         assert keys <= set(rec), keys - set(rec)
+
+
+def test_study_records_stay_out_of_the_other_tables(tmp_path):
+    from neuroada.analysis.records import load_records
+
+    for folder in ("cpu_scale/a", "glue_study/b", "decoder_study/c"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "record.json").write_text(json.dumps({"run_id": folder.split("/")[1]}))
+    assert [r["run_id"] for r in load_records(tmp_path)] == ["a"]
+    assert [r["run_id"] for r in load_records(tmp_path / "glue_study")] == ["b"]
+    assert len(load_records(tmp_path, exclude=())) == 3

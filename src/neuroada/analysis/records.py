@@ -38,8 +38,12 @@ METRIC_COLUMNS = ["run_id", "model", "task", "suite", "method", "method_tag", "k
 GROUP_KEYS = ["model", "task", "suite", "method", "method_tag", "phase", "eval_set", "benchmark", "metric"]
 
 
-def load_records(root: str | Path | Iterable[str | Path]) -> list[dict[str, Any]]:
-    """Every `record.json` under `root` (or under each of several roots), sorted by run id.
+STUDY_DIRS = ("glue_study", "decoder_study")  # studies have their own notebooks; kept out of the other tables
+
+
+def load_records(root: str | Path | Iterable[str | Path], exclude: Iterable[str] = STUDY_DIRS) -> list[dict[str, Any]]:
+    """Every `record.json` under `root` (or under each of several roots), sorted by run id; records inside a
+    sub-folder named in `exclude` (by default the studies', which their own notebooks read) are left out.
 
     A file that is not valid JSON or has no `run_id` is skipped with a warning (a run still being written
     never leaves a half file: `write_record` is atomic, but copies can be)."""
@@ -48,6 +52,7 @@ def load_records(root: str | Path | Iterable[str | Path]) -> list[dict[str, Any]
     for r in roots:
         r = Path(r)
         paths = [r] if r.is_file() else sorted(r.rglob(RECORD_FILE)) if r.is_dir() else []
+        paths = [p for p in paths if p == r or not set(p.relative_to(r).parts[:-1]) & set(exclude)]
         for p in paths:
             try:
                 rec = json.loads(p.read_text())
