@@ -55,7 +55,8 @@ def main(cfg: DictConfig) -> dict | None:
         log.error("run failed: %s: %s%s", type(error).__name__, error, f"\n(failure recorded in {path})" if path else "")
         if _in_multirun():
             return None
-        if resolved.get("debug") is True or (resolved.get("debug") or {}).get("traceback"):
+        debug = resolved.get("debug")
+        if debug is True or (isinstance(debug, dict) and debug.get("traceback")):
             raise
         raise SystemExit(1) from None
     if "metrics" in record:  # rank 0

@@ -133,8 +133,8 @@ class NeuroAdaLinear(nn.Linear):
         self._crow: tuple[tuple, Tensor] | None = None  # CSR row pointers of the pattern, rebuilt when idx changes
 
     def _crow_indices(self) -> Tensor:
-        idx = self.neuroada_idx
-        key = (id(idx), idx._version, idx.device)
+        idx, rows = self.neuroada_idx, self.neuroada_rows
+        key = (id(idx), idx._version, idx.device, None if rows is None else (id(rows), rows._version))
         if self._crow is None or self._crow[0] != key:
             pattern = self.pattern
             check_pattern(pattern, f"{type(self).__name__}({self.out_features}, {self.in_features})")  # once per pattern
