@@ -8,7 +8,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from .pipeline import run, run_id
-from .records import git_state, library_versions, now_iso, write_record
+from .records import git_state, library_versions, now_iso
+from .run_guard import RunLocked, write_failure
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +27,10 @@ def summary_lines(record: dict) -> list[str]:
     return lines
 
 
-def record_failure(cfg: dict, error: BaseException) -> Path:
+def record_failure(cfg: dict, error: BaseException) -> Path | None:
+    """A `failed` record in the run folder, beside (never over) a completed one; None if it cannot be written."""
     rid = run_id(cfg)
-    return write_record(Path(cfg["output_root"]) / rid, {
+    return write_failure(Path(cfg["output_root"]) / rid, {
         "run_id": rid, "status": "failed", "created": now_iso(), "config": cfg,
         "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc(),
         "versions": library_versions(), "git": git_state(),
@@ -43,16 +45,20 @@ def _in_multirun() -> bool:
 
 
 def main(cfg: DictConfig) -> dict | None:
-    """In a multirun a failed job is recorded and the sweep goes on; a single run re-raises."""
+    """In a multirun a failed job is recorded and the sweep goes on; a single run prints the error and exits
+    with status 1 (with `debug=true` it re-raises: full traceback)."""
     try:
         record = run(cfg)
     except Exception as error:
         resolved = OmegaConf.to_container(cfg, resolve=True)
-        path = record_failure(resolved, error)
-        log.error("run failed (%s: %s); failure recorded in %s", type(error).__name__, error, path)
+        path = None if isinstance(error, RunLocked) else record_failure(resolved, error)  # the other process owns that folder
+        log.error("run failed: %s: %s%s", type(error).__name__, error, f"\n(failure recorded in {path})" if path else "")
         if _in_multirun():
             return None
-        raise
+        debug = resolved.get("debug")
+        if debug is True or (isinstance(debug, dict) and debug.get("traceback")):
+            raise
+        raise SystemExit(1) from None
     if "metrics" in record:  # rank 0
         print("\n".join(summary_lines(record)), flush=True)
     return record

@@ -40,7 +40,7 @@ def model_fingerprint(model: nn.Module) -> dict:
         digest.update(f"{name.replace('.base_layer', '')}:{tuple(weight.shape)};".encode())
         digest.update(values.view(torch.int16).numpy().tobytes())
         count += 1
-    config = model.config
+    config = getattr(model, "config", None)  # a plain nn.Module has none: the weights alone identify it
     return {"architecture": type(model).__name__,
             **{key: getattr(config, key, None) for key in CONFIG_KEYS},
             "num_weights": count,

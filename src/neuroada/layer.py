@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from . import cpu_extension
 from .kernels import sddmm
-from .selection import SparsePattern
+from .selection import SparsePattern, check_pattern
 from .targets import linear_sharing
 
 
@@ -133,10 +133,12 @@ class NeuroAdaLinear(nn.Linear):
         self._crow: tuple[tuple, Tensor] | None = None  # CSR row pointers of the pattern, rebuilt when idx changes
 
     def _crow_indices(self) -> Tensor:
-        idx = self.neuroada_idx
-        key = (id(idx), idx._version, idx.device)
+        idx, rows = self.neuroada_idx, self.neuroada_rows
+        key = (id(idx), idx._version, idx.device, None if rows is None else (id(rows), rows._version))
         if self._crow is None or self._crow[0] != key:
-            self._crow = (key, self.pattern.crow_indices())
+            pattern = self.pattern
+            check_pattern(pattern, f"{type(self).__name__}({self.out_features}, {self.in_features})")  # once per pattern
+            self._crow = (key, pattern.crow_indices())
         return self._crow[1]
 
     @property
@@ -152,6 +154,7 @@ class NeuroAdaLinear(nn.Linear):
     @torch.no_grad()
     def merged(self) -> nn.Linear:
         """Writes the deltas into the weight (in place) and returns a plain nn.Linear sharing it."""
+        self._crow_indices()  # a pattern out of range must not be scattered into the weight
         _scatter_(self.weight.data, self.pattern, merged_values(self.weight, self.neuroada_delta, self.pattern))
         return linear_sharing(self.weight, self.bias)
 

@@ -15,6 +15,8 @@ from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding, set_se
 from .evaluation import evaluate_classification, evaluate_generation
 from .memory import tracked_training_memory
 from .methods import prepare_method
+from . import run_guard
+from .config_checks import check_run_config, check_task_data
 from .methods.validation import check_method_fits, validate_method_config
 from .models import load_model, model_skeleton
 from .records import config_hash, data_hashes, git_state, library_versions, now_iso, portable_path, write_record
@@ -82,7 +84,8 @@ def _train_features(task: Task, tokenizer, max_length: int) -> list[dict]:
     else:
         feats = tokenize_for_classification(task.train, tokenizer, max_length)
     if not feats:
-        raise ValueError(f"task {task.name!r} has no training examples after tokenization")
+        raise ValueError(f"task {task.name!r} has no training examples after tokenization with trainer.max_length={max_length}: "
+                         "every prompt fills it (no target token is left); raise trainer.max_length")
     return feats
 
 
@@ -150,13 +153,16 @@ def _completed_record(run_dir: Path) -> dict | None:
     return record if record.get("status") == "completed" else None
 
 
+@run_guard.exclusive(lambda cfg: Path(cfg["output_root"]) / run_id(cfg))  # the run folder's lock, held for the run
 def run(cfg: DictConfig | dict[str, Any]) -> dict:
     """Runs one experiment and returns its record (also written to <output_root>/<run_id>/record.json)."""
     cfg = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    check_run_config(cfg)  # types and ranges of the settings, before anything is read or loaded
     t_start = time.perf_counter()
     rid = run_id(cfg)
     run_dir = Path(cfg["output_root"]) / rid
     done = _completed_record(run_dir)
+    run_guard.check_same_data(cfg, run_dir, done)  # a skip or resume on other data is refused
     if done is not None and cfg["resume"]:  # the same run finished before: a relaunched sweep skips it
         log.info("run %s already completed (%s); resume=false reruns it", rid, run_dir / "record.json")
         return done
@@ -169,6 +175,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
         raise ValueError(f"predictions must be one of {PREDICTIONS}, got {cfg['predictions']!r}")
     data_dir = resolve_data_dir(cfg.get("data_dir"))
     task = load_task(cfg["task"], data_dir, run_seed=cfg["seed"])
+    check_task_data(task, cfg)
     evaluation = eval_strategy(cfg["trainer"], task.selection_set is not None)
     num_labels = task.num_labels if task.kind != "generation" else None
     skeleton = model_skeleton(cfg["model"], num_labels=num_labels)  # meta device: shapes without weights

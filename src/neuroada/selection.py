@@ -60,6 +60,43 @@ class SparsePattern:
         return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
 
 
+INDEX_DTYPES = (torch.int16, torch.int32, torch.int64)
+
+
+def check_pattern(p: SparsePattern, where: str = "pattern") -> None:
+    """Raises ValueError (naming `where`) unless `p` is a valid pattern of its shape: integer indices of the
+    right shape, columns in [0, d_in) and strictly increasing within each row, rows sorted in [0, d_out).
+
+    The layer runs it once per pattern (when it builds its row pointers) and `load_adapter` on every loaded
+    layer: the in-place weight swap must never write outside the selected entries of its own weight.
+    """
+    d_out, d_in = p.shape
+    idx, rows = p.idx, p.rows
+    if idx.dtype not in INDEX_DTYPES:
+        raise ValueError(f"{where}: column indices must be int16, int32 or int64, got {idx.dtype}")
+    if idx.is_meta:
+        return
+    if rows is None:
+        if idx.dim() != 2 or idx.shape[0] != d_out or idx.shape[1] > d_in:
+            raise ValueError(f"{where}: column indices must have shape ({d_out}, k) with k <= {d_in}, got {tuple(idx.shape)}")
+        increasing = (idx[:, 1:] > idx[:, :-1]).all() if idx.shape[1] > 1 else True
+    else:
+        if rows.dtype not in INDEX_DTYPES:
+            raise ValueError(f"{where}: row indices must be int16, int32 or int64, got {rows.dtype}")
+        if idx.dim() != 1 or rows.shape != idx.shape:
+            raise ValueError(f"{where}: rows {tuple(rows.shape)} and columns {tuple(idx.shape)} must be 1-d and of equal length")
+        if rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= d_out or bool((rows[1:] < rows[:-1]).any())):
+            raise ValueError(f"{where}: row indices must be sorted and in [0, {d_out}), got {int(rows.min())}..{int(rows.max())}")
+        same_row = rows[1:] == rows[:-1]
+        increasing = ((idx[1:] > idx[:-1]) | ~same_row).all() if idx.numel() > 1 else True
+    if idx.numel():
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= d_in:
+            raise ValueError(f"{where}: column indices must be in [0, {d_in}) (in_features), found {lo}..{hi}")
+    if not bool(increasing):
+        raise ValueError(f"{where}: column indices must be strictly increasing within each row (a repeated or unsorted column)")
+
+
 def _generator(seed: int, name: str) -> torch.Generator:
     # A per-matrix stream that does not depend on the order in which matrices are visited.
     return torch.Generator().manual_seed((seed * 1_000_003 + zlib.crc32(name.encode())) % (1 << 63))

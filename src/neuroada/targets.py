@@ -7,10 +7,18 @@ from typing import Iterable
 from torch import nn
 
 
+def _regex(pattern: str) -> re.Pattern:
+    try:
+        return re.compile(pattern[3:])
+    except re.error as error:
+        raise ValueError(f"target pattern {pattern!r} is not a valid regular expression ({error}); "
+                         "'re:' starts a full-match Python regex, other entries are module names or suffixes") from None
+
+
 def name_matches(name: str, patterns: Iterable[str]) -> bool:
     for p in patterns:
         if p.startswith("re:"):
-            if re.fullmatch(p[3:], name):
+            if _regex(p).fullmatch(name):
                 return True
         elif name == p or name.endswith("." + p):
             return True
