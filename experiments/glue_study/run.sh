@@ -10,10 +10,10 @@
 # (the pipeline's resume), an interrupted one resumes from its last complete checkpoint. Records: results/runs/glue_study/.
 #
 # Protocol (the same for every method on a task):
-#   budget      250 steps of batch 32 (8,000 examples: RTE ~3.2 epochs, MRPC 2.2, STS-B 1.4, CoLA 0.94, SST-2 0.12 of
+#   budget      200 steps of batch 16 (3,200 examples: RTE ~1.3 epochs, MRPC 0.9, STS-B 0.56, CoLA 0.37, SST-2 0.05 of
 #               its full 67k train set, which is not subsampled), max length 128, linear schedule, warmup 6 %,
 #               weight decay 0, AdamW; the classification head is trained next to every method at its lr.
-#   selection   the Trainer evaluates the selection half every 50 steps and reports the best checkpoint by the
+#   selection   the Trainer evaluates the selection half every 50 steps (4 evaluations) and reports the best checkpoint by the
 #               task's metric (MCC for CoLA, Pearson for STS-B, else accuracy) on the test half; the dev re-split
 #               follows the run's seed, as in the release and LoReFT.
 #   lr          3 log-spaced values per method (grids below), seed 1, chosen per (task, method) on the selection
@@ -23,20 +23,22 @@
 #   ablations   selection magnitude/reverse/random/gradient at k=20 (phase selection); k in {1,2,5,10,20,50} and
 #               LoRA r in {1,2,4,8,16} (phase frontier), at NeuroAda's / LoRA's chosen lr, 3 seeds.
 #
-# Plan (runs x minutes; one run = 250 steps + 5 evaluations, timed from the first records: see results/README.md):
+# Plan (runs x minutes). Measured 2026-11-30: MiniLM-L6 costs ~4.8 CPU-s per step of 32 x ~128 tokens (RTE) on one
+# thread, so batch 32 x 250 steps would have needed ~36 h; the budget was cut to 16 x 200 before any record landed.
+# Expected on a quiet machine, one thread: RTE/MRPC ~2-2.5 s/step, STS-B/SST-2 ~1 s, CoLA ~0.4 s -> ~3-9 min a run.
 #   tune      9 methods x 5 tasks x 3 lrs          = 135 runs
 #   widen     at most 45 runs (only choices at an edge)
 #   seeds     9 methods x 5 tasks x 2 more seeds   =  90 runs
 #   selection 3 selections x 5 tasks x 3 seeds     =  45 runs
-#   frontier  (4 k + 3 r) x 5 tasks x 3 seeds      = 105 runs
-#   ~375-420 runs at ~5 min on one thread (quiet machine) = ~16 h on two streams.
+#   frontier  (4 k + 4 r) x 5 tasks x 3 seeds      = 120 runs
+#   ~390-435 runs at ~5 min on one thread = ~16-18 h on two streams; the first records' wall_time_s correct this.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source experiments/study_lib.sh
 OUT=${OUT:-results/runs/glue_study}
 TASKS="rte mrpc stsb cola sst2"
 
-BASE=(model=minilm-l6 trainer.max_steps=250 trainer.batch_size=32 trainer.max_length=128 trainer.warmup_ratio=0.06
+BASE=(model=minilm-l6 trainer.max_steps=200 trainer.batch_size=16 trainer.max_length=128 trainer.warmup_ratio=0.06
       trainer.weight_decay=0.0 trainer.lr_scheduler=linear trainer.eval_strategy=steps trainer.eval_steps=50
       trainer.save_total_limit=1 trainer.logging_steps=10 eval_batch_size=64 eval_before=false logger=none
       predictions=compact "output_root=$OUT")
