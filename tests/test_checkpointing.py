@@ -192,7 +192,7 @@ def test_smollm2_step_with_checkpointing(mode):
 
 
 PIPELINE = ["task=addition", "task.train.size=16", "task.eval_sets.addition.size=2", "task.max_new_tokens=4", "trainer.max_steps=2",
-            "trainer.batch_size=4", "trainer.max_length=48", "trainer.logging_steps=1", "trainer.save_steps=100", "eval_batch_size=2",
+            "trainer.batch_size=4", "trainer.logging_steps=1", "trainer.save_steps=100", "eval_batch_size=2",
             "eval_before=false", "logger=none", "trainer.gradient_checkpointing=true"]
 
 
@@ -225,5 +225,5 @@ def test_pipeline_runs_every_method_with_checkpointing(name, reentrant, tmp_path
 
 @pytest.mark.integration
 def test_pipeline_smollm2_step_with_checkpointing(tmp_path):
-    """A real SmolLM2-135M run, NeuroAda k=20, 2 steps of batch 4 x <= 48 tokens, `trainer.gradient_checkpointing=true`."""
+    """A real SmolLM2-135M run, NeuroAda k=20, 2 steps of batch 4, `trainer.gradient_checkpointing=true`."""
     _check_record(_pipeline(tmp_path, "model=smollm2-135m", "method=neuroada", "method.k=20"))
