@@ -794,6 +794,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--validate-dtypes", default="float32,bfloat16")
     p.add_argument("--validate-checkpointing", default=",".join(CHECKPOINTING), help="activation-checkpointing modes of the validation")
     p.add_argument("--device", default="cpu", help="where the validation measures real steps: cpu, or cuda when a GPU is present")
+    p.add_argument("--keep-rows", action="store_true", help="--validate: keep the rows of the existing <out>/validation.csv that this run "
+                   "does not measure again (same dtype, target, checkpointing and method), marked kept=True")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = Path(args.out)
@@ -808,16 +810,25 @@ def main(argv: list[str] | None = None) -> int:
         import pandas as pd
 
         vmodes = [c for c in args.validate_checkpointing.split(",") if c]
-        df = validate(dtypes=args.validate_dtypes.split(","), device=args.device, checkpointing=vmodes)
-        if args.device == "cpu":  # the paper-setting dropout (CUDA's fused kernel) swapped into real CPU steps
+        vdtypes = [d for d in args.validate_dtypes.split(",") if d]
+        df = validate(dtypes=vdtypes, device=args.device, checkpointing=vmodes)
+        if args.device == "cpu" and "bfloat16" in vdtypes:  # the paper-setting dropout (CUDA's fused kernel) swapped into real CPU steps
             df = pd.concat([df, validate(["lora", "dora"], dtypes=["bfloat16"], device="cpu", target="cuda", checkpointing=vmodes)],
                            ignore_index=True)
+        df["kept"] = False
+        if args.keep_rows and (out / "validation.csv").is_file():
+            old = pd.read_csv(out / "validation.csv")
+            old["checkpointing"] = old["checkpointing"].fillna("none") if "checkpointing" in old else "none"
+            key = ["dtype", "target", "checkpointing", "method"]
+            new_keys = set(map(tuple, df[key].astype(str).values))
+            old = old[[tuple(r) not in new_keys for r in old[key].astype(str).values]].assign(kept=True)
+            df = pd.concat([df, old[[c for c in old.columns if c in df.columns]]], ignore_index=True)
         df.to_csv(out / "validation.csv", index=False)
         _write_json(out / "validation.json", {"settings": {"model": VALIDATION_MODEL, "batch": 2, "seq": 128, "k": 20, "r": 8, "device": args.device,
-                                                           "checkpointing": vmodes},
+                                                           "checkpointing": vmodes, "dtypes": vdtypes, "kept_rows": int(df["kept"].sum())},
                                               "environment": _environment(), "rows": df.to_dict(orient="records")})
         cols = ["dtype", "target", "checkpointing", "method_tag", "measured_peak", "estimated_peak", "err_peak_pct", "err_total_pct",
-                "err_peak_step_pct", "err_activations_pct"]
+                "err_peak_step_pct", "err_activations_pct", "kept"]
         print(df[cols].to_string(index=False))
         print(f"largest |error| of the peak: {df['err_peak_pct'].abs().max():.4f} %")
         return 0
