@@ -31,13 +31,24 @@ log-sum-exp, as CUDA's flash kernel does. Where CPU and CUDA kernels save differ
 picks CUDA's by default: dropout (LoRA/DoRA's, p = 0.05) then saves a bool mask (CUDA's fused kernel)
 instead of CPU's input-dtype noise tensor.
 
+Activation checkpointing (`checkpointing=`): HF's, of every decoder layer, turned on as the Trainer does for
+`trainer.gradient_checkpointing=true` (`memory.enable_activation_checkpointing`), so the fake step runs
+torch.utils.checkpoint itself: the layers' inputs are what the checkpoint saves (`activations`), and what a
+layer's recomputation in backward allocates is counted apart at the peak (`peak_recomputed`). `peak_logits`
+is the part of the peak held by vocabulary-wide tensors (logits, their fp32 copies, log-softmax, gradients).
+
 Validated (peak within 0.04 %) against measured CPU steps of a SmolLM2-shaped model (`validate`, the
-`--validate` command, tests/test_estimator.py), for every method, in fp32 and in bf16 under autocast.
+`--validate` command, tests/test_estimator.py), for every method, in fp32 and in bf16 under autocast, and in
+fp32 with activation checkpointing, reentrant and non-reentrant.
 
-Command line (the sweep of the paper's setting, and the validation against measured steps):
+Command line (the sweep of the paper's setting with and without checkpointing, the largest batch that fits
+each GPU size, and the validation against measured steps):
 
-    python -m neuroada.estimator --models llama-7b,llama-13b,llama3-8b --k 1,5,10,20,50 --out results/memory/
-    python -m neuroada.estimator --validate --out results/memory/
+    python -m neuroada.estimator --models llama-7b,llama-13b,llama3-8b --k 1,5,10,20,50 --batch 16,4 \
+        --checkpointing none,non_reentrant --out results/memory/
+    python -m neuroada.estimator --fits --models llama-7b,llama-13b,llama3-8b --out results/memory/
+    python -m neuroada.estimator --validate --validate-dtypes float32 --validate-checkpointing none,non_reentrant,reentrant \
+        --keep-rows --out results/memory/
 """
 from __future__ import annotations
 
