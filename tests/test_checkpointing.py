@@ -139,8 +139,8 @@ def test_recomputed_forward_sees_the_restored_weight(mode, tiny_batch, monkeypat
     monkeypatch.setattr(layer, "swapped_weight", checking)
     model(**tiny_batch).loss.backward()
     n_linear = 7 * 2  # q, k, v, o, gate, up, down in 2 layers
-    # forward + recomputed forward + backward (grad of x): 3 per Linear, except layer 0's q/k/v whose input
-    # (the embedding output) HF marks as requiring grad, so that they too need the grad of x
+    # forward + recomputed forward + backward (grad of x): 3 per Linear, layer 0's q/k/v included, because HF
+    # marks the embedding output as requiring grad when it turns checkpointing on
     assert len(entries) == 3 * n_linear and all(entries), entries
 
 
