@@ -18,9 +18,9 @@ NOTEBOOKS = REPO / "notebooks"
 EXPECTED = {
     "comparison_tables": [f"tables/{s}.{ext}" for s in ("commonsense", "math", "synthetic") for ext in ("md", "tex", "csv")]
     + ["tables/runs.md", "tables/runs.tex", "figures/scores_commonsense.png", "figures/scores_math.png"],
-    "memory": [f"figures/memory_{kind}_{m}.png" for kind in ("by_method", "vs_k") for m in ("llama-7b", "llama3-8b")]
-    + ["figures/memory_validation.png", "figures/memory_runs.png", "tables/memory.md", "tables/memory.tex",
-       "tables/memory_validation.md", "tables/memory_validation.tex"],
+    "memory": [f"figures/memory_{kind}_{m}.png" for kind in ("by_method", "vs_k", "by_method_ckpt") for m in ("llama-7b", "llama3-8b")]
+    + ["figures/memory_validation.png", "figures/memory_runs.png", "figures/memory_checkpointing.png", "figures/memory_fits.png"]
+    + [f"tables/memory{name}.{ext}" for name in ("", "_validation", "_ckpt", "_checkpointing", "_fits") for ext in ("md", "tex")],
     "glue_study": [f"tables/glue_study_main.{ext}" for ext in ("md", "tex", "csv")]
     + ["tables/glue_study_lr.md", "tables/glue_study_lr.csv", "tables/glue_study_intervals.md", "tables/glue_study_intervals.csv",
        "tables/glue_study_claims.md", "tables/glue_study_selection.md", "tables/glue_study_selection.tex",

@@ -31,19 +31,31 @@ log-sum-exp, as CUDA's flash kernel does. Where CPU and CUDA kernels save differ
 picks CUDA's by default: dropout (LoRA/DoRA's, p = 0.05) then saves a bool mask (CUDA's fused kernel)
 instead of CPU's input-dtype noise tensor.
 
+Activation checkpointing (`checkpointing=`): HF's, of every decoder layer, turned on as the Trainer does for
+`trainer.gradient_checkpointing=true` (`memory.enable_activation_checkpointing`), so the fake step runs
+torch.utils.checkpoint itself: the layers' inputs are what the checkpoint saves (`activations`), and what a
+layer's recomputation in backward allocates is counted apart at the peak (`peak_recomputed`). `peak_logits`
+is the part of the peak held by vocabulary-wide tensors (logits, their fp32 copies, log-softmax, gradients).
+
 Validated (peak within 0.04 %) against measured CPU steps of a SmolLM2-shaped model (`validate`, the
-`--validate` command, tests/test_estimator.py), for every method, in fp32 and in bf16 under autocast.
+`--validate` command, tests/test_estimator.py), for every method, in fp32 and in bf16 under autocast, and in
+fp32 with activation checkpointing, reentrant and non-reentrant.
 
-Command line (the sweep of the paper's setting, and the validation against measured steps):
+Command line (the sweep of the paper's setting with and without checkpointing, the largest batch that fits
+each GPU size, and the validation against measured steps):
 
-    python -m neuroada.estimator --models llama-7b,llama-13b,llama3-8b --k 1,5,10,20,50 --out results/memory/
-    python -m neuroada.estimator --validate --out results/memory/
+    python -m neuroada.estimator --models llama-7b,llama-13b,llama3-8b --k 1,5,10,20,50 --batch 16,4 \
+        --checkpointing none,non_reentrant --out results/memory/
+    python -m neuroada.estimator --fits --models llama-7b,llama-13b,llama3-8b --out results/memory/
+    python -m neuroada.estimator --validate --validate-dtypes float32 --validate-checkpointing none,non_reentrant,reentrant \
+        --keep-rows --out results/memory/
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import dataclasses
+import itertools
 import json
 import logging
 import time
@@ -57,7 +69,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from .layer import swapped_weight as _real_swapped_weight
-from .memory import CATEGORIES, MemoryReport, unique_nbytes
+from .memory import CATEGORIES, CHECKPOINTING, MemoryReport, checkpointing_mode, enable_activation_checkpointing, unique_nbytes
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +276,7 @@ class _LiveStorages(TorchDispatchMode):
         self.peak_phase = None
         self._serial: dict[int, int] = {}  # id(storage) -> serial, while alive
         self.allocated: list[tuple[int, int]] = []  # serial -> (time, bytes)
+        self.made_in: list[tuple[str, int]] = []  # serial -> (phase, last dimension of the tensor that created it)
         self.freed: dict[int, int] = {}  # serial -> time
 
     def reset(self) -> None:
@@ -295,6 +308,7 @@ class _LiveStorages(TorchDispatchMode):
         serial = len(self.allocated)
         self.clock += 1
         self.allocated.append((self.clock, nbytes))
+        self.made_in.append((self.phase, int(t.shape[-1]) if t.dim() else 0))
         self._serial[key] = serial
         self.live += nbytes
         weakref.finalize(st, self._free, key, serial, nbytes)
@@ -329,16 +343,22 @@ class MemoryEstimate(MemoryReport):
     seq: int = 0
     foreach: bool | None = None
     target: str = "cuda"  # whose kernels the saved tensors follow (see estimate_step_memory)
+    checkpointing: str = "none"  # HF activation checkpointing of every decoder layer: none / non_reentrant / reentrant
     trainable_numel: int = 0
     base_numel: int = 0
     peak_phase: str | None = None  # forward / backward / optimizer: where the step's peak happened
-    # What was alive at the step's peak: saved activations, gradients, everything else (temporaries); they sum
-    # to `peak_step`, and `peak` = parameters + buffers + optimizer state + peak_step is the simulated peak.
-    # (`total` follows memory.py: static + max(peak_step, activations + gradients), which counts activations and
-    # gradients at full size together even when the activations are partly freed before all gradients exist.)
+    # What was alive at the step's peak: saved activations, gradients, what the recomputation of a checkpointed
+    # layer made (0 without checkpointing), everything else (temporaries); they sum to `peak_step`, and `peak` =
+    # parameters + buffers + optimizer state + peak_step is the simulated peak. (`total` follows memory.py: static +
+    # max(peak_step, activations + gradients), which counts activations and gradients at full size together even
+    # when the activations are partly freed before all gradients exist.)
     peak_activations: int = 0
     peak_gradients: int = 0
     peak_temporaries: int = 0
+    peak_recomputed: int = 0
+    # Of those, the storages as wide as the vocabulary (logits, their fp32 copies, log-softmax, their gradients):
+    # a detail that overlaps the categories above, not another one.
+    peak_logits: int = 0
     seconds: float = 0.0
     saved_detail: list[dict] = dataclasses.field(default_factory=list, repr=False)  # activations by producer/shape/dtype
 
@@ -352,7 +372,7 @@ class MemoryEstimate(MemoryReport):
         d.pop("saved_detail", None)
         d["peak"] = self.peak
         for c in (*CATEGORIES, "static", "accounted", "total", "peak", "peak_step", "peak_activations", "peak_gradients",
-                  "peak_temporaries", "trainable_parameters"):
+                  "peak_temporaries", "peak_recomputed", "peak_logits", "trainable_parameters"):
             d[f"{c}_gb"] = (d[c] or 0) / GB
         d["trainable_percent"] = 100.0 * self.trainable_numel / self.base_numel if self.base_numel else 0.0
         return d
@@ -371,12 +391,45 @@ def _default_step(model: nn.Module, batch: Mapping[str, Tensor]) -> Tensor:
     return model(**batch).loss
 
 
+@contextlib.contextmanager
+def _marking_recomputation(model: nn.Module, tracker: "_LiveStorages"):
+    """While active, a checkpointed layer that runs again during backward (its recomputation) sets the tracker's
+    phase to `recompute`, so that what it allocates can be told apart. Wraps the checkpoint function HF gave each
+    layer (`_gradient_checkpointing_func`), for reentrant and non-reentrant checkpointing alike."""
+    wrapped = []
+    for mod in model.modules():
+        fn = mod.__dict__.get("_gradient_checkpointing_func")
+        if fn is None:
+            continue
+
+        def marked(run, *args, _ckpt=fn, **kwargs):
+            def again(*a, **kw):
+                if tracker.phase not in ("backward", "recompute"):
+                    return run(*a, **kw)
+                before, tracker.phase = tracker.phase, "recompute"
+                try:
+                    return run(*a, **kw)
+                finally:
+                    tracker.phase = before
+            return _ckpt(again, *args, **kwargs)
+
+        mod._gradient_checkpointing_func = marked
+        wrapped.append((mod, fn))
+    try:
+        yield
+    finally:
+        for mod, fn in wrapped:
+            mod._gradient_checkpointing_func = fn
+
+
 def simulate_step(model: nn.Module, batch_fn, *, mixed_precision: bool, foreach: bool | None, lr: float = 1e-4,
-                  device: torch.device = torch.device("cpu"), step_fn=_default_step) -> dict[str, Any]:
+                  device: torch.device = torch.device("cpu"), step_fn=_default_step, vocab_size: int | None = None) -> dict[str, Any]:
     """One measured training step of `model` (fake) after creating AdamW's state; returns the counts.
 
     The warm-up gives every trainable parameter a zero gradient and steps AdamW once (creating its state
-    exactly as a real first step does) instead of running a whole forward/backward.
+    exactly as a real first step does) instead of running a whole forward/backward. With activation
+    checkpointing on (`memory.enable_activation_checkpointing`), what a layer's recomputation allocates is
+    counted apart (`peak_recomputed`); `vocab_size` names the width of the logits (`peak_logits`).
     """
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.0, foreach=foreach) if trainable else None
@@ -420,7 +473,7 @@ def simulate_step(model: nn.Module, batch_fn, *, mixed_precision: bool, foreach:
                 saved[key] = (weakref.ref(st), st.nbytes(), (producer, tuple(t.shape), str(t.dtype).replace("torch.", "")))
             return t
 
-        with tracker:
+        with tracker, _marking_recomputation(model, tracker):
             tracker.reset()
             batch = batch_fn()
             tracker.phase = "forward"
@@ -445,6 +498,8 @@ def simulate_step(model: nn.Module, batch_fn, *, mixed_precision: bool, foreach:
     activations = sum(n for n, _ in alive)
     peak_activations = sum(n for s, n in at_peak.items() if s in saved_serials)
     peak_gradients = sum(n for s, n in at_peak.items() if s in grad_serials and s not in saved_serials)
+    peak_recomputed = sum(n for s, n in at_peak.items() if tracker.made_in[s][0] == "recompute" and s not in saved_serials | grad_serials)
+    peak_logits = sum(n for s, n in at_peak.items() if vocab_size and tracker.made_in[s][1] == vocab_size and s not in grad_serials)
     detail: dict[tuple, list[int]] = {}
     for n, desc in alive:
         c = detail.setdefault(desc, [0, 0])
@@ -453,7 +508,8 @@ def simulate_step(model: nn.Module, batch_fn, *, mixed_precision: bool, foreach:
     return dict(parameters=param_bytes, trainable_parameters=trainable_bytes, buffers=buffer_bytes, gradients=grad_bytes,
                 optimizer_state=opt_bytes, activations=activations, temporaries=max(0, peak_step - activations - grad_bytes),
                 peak_step=peak_step, n_saved_tensors=n_packed, peak_phase=tracker.peak_phase, peak_activations=peak_activations,
-                peak_gradients=peak_gradients, peak_temporaries=peak_step - peak_activations - peak_gradients,
+                peak_gradients=peak_gradients, peak_recomputed=peak_recomputed,
+                peak_temporaries=peak_step - peak_activations - peak_gradients - peak_recomputed, peak_logits=peak_logits,
                 saved_detail=[{"producer": d[0], "shape": "x".join(map(str, d[1])) or "scalar", "dtype": d[2], "count": c, "bytes": b}
                               for d, (c, b) in sorted(detail.items(), key=lambda kv: -kv[1][1])])
 
@@ -476,7 +532,7 @@ def _numel(model: nn.Module) -> tuple[int, int]:
 def estimate_step_memory(model: str | Mapping[str, Any] | Any, method: str | Mapping[str, Any] = "neuroada", *, k: int = 20, r: int = 32,
                          dtype: str | torch.dtype = "bfloat16", mixed_precision: bool | None = None, batch: int = 16, seq: int = 512,
                          foreach: bool | None = True, targets: Iterable[str] | None = None, lora_targets: Iterable[str] | None = None,
-                         target: str = "cuda", model_name: str | None = None) -> MemoryEstimate:
+                         target: str = "cuda", model_name: str | None = None, checkpointing: bool | str = False) -> MemoryEstimate:
     """Estimates the memory of one training step (module docstring) without allocating the model.
 
     `model`: a paper model name (`PAPER_MODELS`), a dict of LlamaConfig fields or a config. `method`: a name
@@ -486,6 +542,8 @@ def estimate_step_memory(model: str | Mapping[str, Any] | Any, method: str | Map
     CPU the single-tensor loop); the foreach step makes a parameter-sized temporary. `target`: whose kernels
     the saved tensors follow where CPU and CUDA differ -- `cuda` (the paper's setting: fused dropout saving
     a bool mask) or `cpu` (dropout saving a noise tensor of the input's dtype, as a CPU run does).
+    `checkpointing`: HF's activation checkpointing of every decoder layer, as `trainer.gradient_checkpointing=true`
+    turns it on (`none`, `non_reentrant` = True, or `reentrant`; `memory.enable_activation_checkpointing`).
     """
     if target not in ("cuda", "cpu"):
         raise ValueError(f"target must be 'cuda' or 'cpu', got {target!r}")
@@ -498,6 +556,8 @@ def estimate_step_memory(model: str | Mapping[str, Any] | Any, method: str | Map
     mcfg = method_config(method, k, r, targets=targets, lora_targets=lora_targets) if isinstance(method, str) else dict(method)
     meta = build_meta_model(cfg, torch_dtype)
     meta = apply_method(meta, mcfg)
+    ckpt = checkpointing_mode(checkpointing)
+    enable_activation_checkpointing(meta, ckpt)
     trainable_numel, base_numel = _numel(meta)
     if mcfg["name"] == "masked":  # the dense weights train, but only the pattern's entries ever change
         masked = [p for p in meta.parameters() if hasattr(p, "neuroada_frozen")]
@@ -511,11 +571,11 @@ def estimate_step_memory(model: str | Mapping[str, Any] | Any, method: str | Map
         return {"input_ids": ids, "labels": ids}
 
     with mode, (_cuda_dropout() if target == "cuda" else contextlib.nullcontext()):
-        counts = simulate_step(meta, batch_fn, mixed_precision=mixed_precision, foreach=foreach, device=device)
+        counts = simulate_step(meta, batch_fn, mixed_precision=mixed_precision, foreach=foreach, device=device, vocab_size=cfg.vocab_size)
     name = model_name or (model if isinstance(model, str) else getattr(cfg, "name_or_path", "") or "custom")
     return MemoryEstimate(device="fake", model=name, method=mcfg["name"], method_tag=_tag(mcfg), k=mcfg.get("k"), r=mcfg.get("r"),
                           dtype=str(torch_dtype).replace("torch.", ""), mixed_precision=mixed_precision, batch=batch, seq=seq,
-                          foreach=foreach, target=target, trainable_numel=trainable_numel, base_numel=base_numel,
+                          foreach=foreach, target=target, checkpointing=ckpt, trainable_numel=trainable_numel, base_numel=base_numel,
                           seconds=time.perf_counter() - t0, **counts)
 
 
@@ -524,24 +584,111 @@ def estimate_step_memory(model: str | Mapping[str, Any] | Any, method: str | Map
 
 
 def sweep(models: Iterable[str], ks: Iterable[int], methods: Iterable[str] = METHODS, *, r: int = 32, dtype: str = "bfloat16",
-          batch: int = 16, seq: int = 512, foreach: bool | None = True, detail_k: int | None = 20, target: str = "cuda"):
-    """Estimates for every model x method (x k for the sparse methods). Returns (rows DataFrame, saved-tensor
-    detail DataFrame for k = `detail_k` and the k-free methods)."""
+          batch: int | Iterable[int] = 16, seq: int = 512, foreach: bool | None = True, detail_k: int | None = 20, target: str = "cuda",
+          checkpointing: Iterable[bool | str] = ("none",)):
+    """Estimates for every model x method (x k for the sparse methods) x checkpointing mode x batch. The k sweep
+    runs at the first batch without checkpointing (the first mode); the other batches and modes only at k =
+    `detail_k` (and the k-free methods). Returns (rows DataFrame, saved-tensor detail DataFrame for the first
+    batch, k = `detail_k` and the k-free methods)."""
     import pandas as pd
 
+    batches = [batch] if isinstance(batch, int) else list(batch)
+    modes = [checkpointing_mode(c) for c in checkpointing]
     rows, details = [], []
     for model in models:
-        for method in methods:
-            for k in (list(ks) if method in SPARSE_METHODS else [None]):
-                e = estimate_step_memory(model, method, k=k or 20, r=r, dtype=dtype, batch=batch, seq=seq, foreach=foreach, target=target)
-                log.info("%s %s: total %.2f GB (%.1fs)", model, e.method_tag, e.total / GB, e.seconds)
-                row = e.to_row()
-                if method not in SPARSE_METHODS:
-                    row["k"] = None
-                rows.append(row)
-                if k is None or k == detail_k:
-                    details += [{"model": model, "method": method, "method_tag": e.method_tag, **d} for d in e.saved_detail]
+        for b_i, b in enumerate(batches):
+            for c_i, ckpt in enumerate(modes):
+                for method in methods:
+                    sparse_ks = list(ks) if b_i == 0 and c_i == 0 else [detail_k if detail_k is not None else 20]
+                    for k in (sparse_ks if method in SPARSE_METHODS else [None]):
+                        e = estimate_step_memory(model, method, k=k or 20, r=r, dtype=dtype, batch=b, seq=seq, foreach=foreach, target=target,
+                                                 checkpointing=ckpt)
+                        log.info("%s %s batch %d checkpointing %s: peak %.2f GB (%.1fs)", model, e.method_tag, b, ckpt, e.peak / GB, e.seconds)
+                        row = e.to_row()
+                        if method not in SPARSE_METHODS:
+                            row["k"] = None
+                        rows.append(row)
+                        if b_i == 0 and (k is None or k == detail_k):
+                            details += [{"model": model, "method": method, "method_tag": e.method_tag, "batch": b, "checkpointing": ckpt, **d}
+                                        for d in e.saved_detail]
     return pd.DataFrame(rows), pd.DataFrame(details)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# what fits on a GPU
+
+GPU_SIZES_GIB = (24, 40, 80)
+USABLE_FRACTION = 0.9  # of the card's memory, for the tracked tensors; the rest: CUDA context, workspaces, fragmentation
+
+
+def largest_batch(peak_of, budget: int, *, points: tuple[int, int] = (4, 16), max_batch: int = 4096) -> int:
+    """The largest batch whose peak (`peak_of(batch)`, bytes) is at most `budget`; 0 when not even batch 1 fits.
+
+    The peak of a step grows with the batch by a constant per sequence (activations) on top of what does not
+    depend on it (weights, optimizer state, gradients), so a line through two `points` gives the guess; the
+    answer is then checked (peak(b) <= budget < peak(b + 1)) and searched for where the line was off."""
+    b0, b1 = points
+    p0, p1 = peak_of(b0), peak_of(b1)
+    slope = (p1 - p0) / (b1 - b0)
+    guess = max(b0, b1) if slope <= 0 else int((budget - (p0 - slope * b0)) // slope)
+    guess = min(max(guess, 0), max_batch)
+
+    def fits(b: int) -> bool:
+        return b == 0 or peak_of(b) <= budget
+
+    lo, hi, step = guess, guess + 1, 1
+    while not fits(lo):
+        hi, lo, step = lo, max(0, lo - step), step * 2
+    while hi <= max_batch and fits(hi):
+        lo, hi, step = hi, min(hi + step, max_batch + 1), step * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
+
+
+def fits_table(models: Iterable[str], methods: Iterable[str] = METHODS, *, k: int = 20, r: int = 32, dtype: str = "bfloat16", seq: int = 512,
+               checkpointing: Iterable[bool | str] = ("none", "non_reentrant"), gpus_gib: Iterable[float] = GPU_SIZES_GIB,
+               usable: float = USABLE_FRACTION, foreach: bool | None = True, target: str = "cuda", known: Any = None):
+    """The largest batch (sequences of `seq` tokens) whose estimated peak fits in `usable` x each GPU's memory
+    (GiB), per model, method (sparse methods at `k`) and checkpointing mode. `known`: an estimates DataFrame whose
+    peaks are reused where model, method, k, batch, seq and checkpointing match. Returns one row per GPU size,
+    with the peaks that bound the answer and the peak's growth per sequence."""
+    import pandas as pd
+
+    cache: dict[tuple, int] = {}
+    if known is not None and len(known):
+        kn = known.copy()
+        if "checkpointing" not in kn:
+            kn["checkpointing"] = "none"
+        kn = kn[(kn["seq"] == seq) & (kn["dtype"] == str(DTYPES[dtype]).replace("torch.", ""))]
+        for row in kn.to_dict("records"):
+            kk = None if row["method"] not in SPARSE_METHODS else int(row["k"])
+            cache[(row["model"], row["method"], kk, checkpointing_mode(row["checkpointing"]), int(row["batch"]))] = int(row["peak"])
+    rows = []
+    for model in models:
+        for ckpt in (checkpointing_mode(c) for c in checkpointing):
+            for method in methods:
+                kk = k if method in SPARSE_METHODS else None
+                tag = _tag(method_config(method, k, r))
+
+                def peak_of(b, _m=model, _meth=method, _c=ckpt, _k=kk):
+                    key = (_m, _meth, _k, _c, b)
+                    if key not in cache:
+                        e = estimate_step_memory(_m, _meth, k=k, r=r, dtype=dtype, batch=b, seq=seq, foreach=foreach, target=target, checkpointing=_c)
+                        log.info("fits: %s %s batch %d checkpointing %s: peak %.2f GB (%.1fs)", _m, e.method_tag, b, _c, e.peak / GB, e.seconds)
+                        cache[key] = e.peak
+                    return cache[key]
+
+                per_seq = (peak_of(16) - peak_of(4)) / 12
+                for gib in gpus_gib:
+                    budget = int(usable * gib * 2**30)
+                    b = largest_batch(peak_of, budget)
+                    rows.append({"model": model, "method": method, "method_tag": tag, "k": kk, "checkpointing": ckpt, "gpu_gib": gib,
+                                 "usable_fraction": usable, "budget_bytes": budget, "seq": seq, "dtype": dtype, "max_batch": b,
+                                 "peak_at_max_batch": peak_of(b) if b else None, "peak_at_next_batch": peak_of(b + 1),
+                                 "peak_per_sequence": per_seq, "kind": "estimated"})
+    return pd.DataFrame(rows)
 
 
 def _real_model(cfg, dtype: torch.dtype, seed: int = 0) -> nn.Module:
@@ -556,8 +703,11 @@ VALIDATION_MODEL = dict(PAPER_MODELS["smollm2-135m"], num_hidden_layers=2)  # Sm
 
 def validate(methods: Iterable[str] = ("neuroada", "released", "lora", "dora", "masked", "full"), *,
              model: Mapping[str, Any] | None = None, dtypes: Iterable[str] = ("float32",), batch: int = 2, seq: int = 128,
-             k: int = 20, r: int = 8, device: str = "cpu", foreach: bool | None = None, target: str | None = None):
-    """Measured (memory.measure_step_memory on a real random model) vs estimated, per method and dtype.
+             k: int = 20, r: int = 8, device: str = "cpu", foreach: bool | None = None, target: str | None = None,
+             checkpointing: Iterable[bool | str] = ("none",)):
+    """Measured (memory.measure_step_memory on a real random model) vs estimated, per method, dtype and
+    activation-checkpointing mode (`checkpointing`: none / non_reentrant / reentrant, turned on in both alike by
+    `memory.enable_activation_checkpointing`).
 
     Both use the same AdamW (`foreach`: None = torch's default for `device`). Errors are relative to the
     measured value: `err_total_pct` against the measured total (static + step peak), `err_peak_step_pct`
@@ -577,38 +727,38 @@ def validate(methods: Iterable[str] = ("neuroada", "released", "lora", "dora", "
     target = target or dev.type
     swap_dropout = target == "cuda" and dev.type != "cuda"
     rows = []
-    for dtype in dtypes:
+    for dtype, ckpt, method in itertools.product(dtypes, [checkpointing_mode(c) for c in checkpointing], methods):
         torch_dtype = DTYPES[dtype]
         mixed = torch_dtype != torch.float32
-        for method in methods:
-            mcfg = method_config(method, k, r)
-            est = estimate_step_memory(model, mcfg, dtype=dtype, batch=batch, seq=seq, foreach=foreach, target=target, model_name="validation")
-            real = apply_method(_real_model(cfg, torch_dtype), mcfg).to(dev)
-            ids = torch.randint(0, cfg.vocab_size, (batch, seq), generator=torch.Generator().manual_seed(1)).to(dev)
+        mcfg = method_config(method, k, r)
+        est = estimate_step_memory(model, mcfg, dtype=dtype, batch=batch, seq=seq, foreach=foreach, target=target, model_name="validation",
+                                   checkpointing=ckpt)
+        real = enable_activation_checkpointing(apply_method(_real_model(cfg, torch_dtype), mcfg).to(dev), ckpt)
+        ids = torch.randint(0, cfg.vocab_size, (batch, seq), generator=torch.Generator().manual_seed(1)).to(dev)
 
-            def step_fn(m, b, _mixed=mixed):
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=_mixed):
-                    return m(**b).loss
+        def step_fn(m, b, _mixed=mixed):
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=_mixed):
+                return m(**b).loss
 
-            with _cuda_dropout() if swap_dropout else contextlib.nullcontext():
-                meas = measure_step_memory(real, {"input_ids": ids, "labels": ids},
-                                           lambda ps: torch.optim.AdamW(ps, lr=1e-4, weight_decay=0.0, foreach=foreach), step_fn=step_fn)
-            del real
-            row = {"model": f"smollm2-shaped-{cfg.num_hidden_layers}L", "method": method, "method_tag": est.method_tag, "dtype": dtype,
-                   "mixed_precision": mixed, "batch": batch, "seq": seq, "device": str(dev), "target": target}
-            for c in (*CATEGORIES, "peak_step", "total"):
-                m_val, e_val = getattr(meas, c) or 0, getattr(est, c) or 0
-                row[f"measured_{c}"], row[f"estimated_{c}"] = m_val, e_val
-            if meas.cuda_max_memory_allocated is not None:
-                row["measured_cuda_max_allocated"] = meas.cuda_max_memory_allocated
-            row["measured_peak"], row["estimated_peak"] = meas.static + (meas.peak_step or 0), est.peak
-            row["err_total_pct"] = 100.0 * (est.total - meas.total) / meas.total
-            row["err_peak_pct"] = 100.0 * (est.peak - row["measured_peak"]) / row["measured_peak"]
-            row["err_peak_step_pct"] = 100.0 * (est.peak_step - meas.peak_step) / meas.peak_step if meas.peak_step else None
-            row["err_activations_pct"] = 100.0 * (est.activations - meas.activations) / meas.activations if meas.activations else None
-            rows.append(row)
-            log.info("validation %s %s: measured %.1f MB, estimated %.1f MB (%+.2f %%)", dtype, method, meas.total / 2**20,
-                     est.total / 2**20, row["err_total_pct"])
+        with _cuda_dropout() if swap_dropout else contextlib.nullcontext():
+            meas = measure_step_memory(real, {"input_ids": ids, "labels": ids},
+                                       lambda ps: torch.optim.AdamW(ps, lr=1e-4, weight_decay=0.0, foreach=foreach), step_fn=step_fn)
+        del real
+        row = {"model": f"smollm2-shaped-{cfg.num_hidden_layers}L", "method": method, "method_tag": est.method_tag, "dtype": dtype,
+               "mixed_precision": mixed, "batch": batch, "seq": seq, "device": str(dev), "target": target, "checkpointing": ckpt}
+        for c in (*CATEGORIES, "peak_step", "total"):
+            m_val, e_val = getattr(meas, c) or 0, getattr(est, c) or 0
+            row[f"measured_{c}"], row[f"estimated_{c}"] = m_val, e_val
+        if meas.cuda_max_memory_allocated is not None:
+            row["measured_cuda_max_allocated"] = meas.cuda_max_memory_allocated
+        row["measured_peak"], row["estimated_peak"] = meas.static + (meas.peak_step or 0), est.peak
+        row["err_total_pct"] = 100.0 * (est.total - meas.total) / meas.total
+        row["err_peak_pct"] = 100.0 * (est.peak - row["measured_peak"]) / row["measured_peak"]
+        row["err_peak_step_pct"] = 100.0 * (est.peak_step - meas.peak_step) / meas.peak_step if meas.peak_step else None
+        row["err_activations_pct"] = 100.0 * (est.activations - meas.activations) / meas.activations if meas.activations else None
+        rows.append(row)
+        log.info("validation %s %s checkpointing %s: measured peak %.1f MB, estimated %.1f MB (%+.3f %%)", dtype, method, ckpt,
+                 row["measured_peak"] / 2**20, est.peak / 2**20, row["err_peak_pct"])
     return pd.DataFrame(rows)
 
 
@@ -635,61 +785,112 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default="llama-7b,llama-13b,llama3-8b", help=f"comma list of {', '.join(PAPER_MODELS)}")
     p.add_argument("--methods", default=",".join(METHODS))
-    p.add_argument("--k", default="1,5,10,20,50", help="k values for the sparse methods (neuroada, released, masked)")
+    p.add_argument("--k", default="1,5,10,20,50", help="k values for the sparse methods (neuroada, released, masked), at the first batch")
     p.add_argument("--r", type=int, default=32, help="LoRA/DoRA rank")
     p.add_argument("--dtype", default="bfloat16", choices=list(DTYPES))
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--batch", default="16,4", help="comma list of batch sizes; the k sweep runs at the first (and the first --checkpointing mode), the rest at --bar-k")
     p.add_argument("--seq", type=int, default=512)
+    p.add_argument("--checkpointing", default="none,non_reentrant",
+                   help=f"comma list of activation-checkpointing modes ({', '.join(CHECKPOINTING)}): HF's, of every decoder layer")
     p.add_argument("--no-foreach", action="store_true", help="single-tensor AdamW (torch's CPU default) instead of foreach (CUDA default)")
     p.add_argument("--target", default="cuda", choices=["cuda", "cpu"], help="whose kernels the saved tensors follow (dropout's mask)")
-    p.add_argument("--bar-k", type=int, default=20, help="k of the sparse methods in the stacked-bar figure")
+    p.add_argument("--bar-k", type=int, default=20, help="k of the sparse methods in the stacked-bar figure, the other batches and --fits")
     p.add_argument("--out", default="results/memory", help="CSV/JSON folder")
     p.add_argument("--figures", default=None, help="figure folder (default: <out>/../figures)")
+    p.add_argument("--fits", action="store_true", help="only the largest batch that fits each GPU (writes <out>/fits.csv; reuses "
+                   "<out>/estimates.csv where it has the peak)")
+    p.add_argument("--gpus", default=",".join(map(str, GPU_SIZES_GIB)), help="GPU memory sizes (GiB) for --fits")
+    p.add_argument("--usable", type=float, default=USABLE_FRACTION, help="fraction of a GPU's memory the tracked tensors may use (--fits)")
     p.add_argument("--validate", action="store_true", help="only the measured-vs-estimated validation (writes <out>/validation.csv)")
     p.add_argument("--validate-dtypes", default="float32,bfloat16")
+    p.add_argument("--validate-checkpointing", default=",".join(CHECKPOINTING), help="activation-checkpointing modes of the validation")
     p.add_argument("--device", default="cpu", help="where the validation measures real steps: cpu, or cuda when a GPU is present")
+    p.add_argument("--keep-rows", action="store_true", help="--validate: keep the rows of the existing <out>/validation.csv that this run "
+                   "does not measure again (same dtype, target, checkpointing and method), marked kept=True")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    figures = Path(args.figures) if args.figures else out.parent / "figures"
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    models = [m for m in args.models.split(",") if m]
+    methods = [m for m in args.methods.split(",") if m]
+    modes = [checkpointing_mode(c) for c in args.checkpointing.split(",") if c]
 
     if args.validate:
         import pandas as pd
 
-        df = validate(dtypes=args.validate_dtypes.split(","), device=args.device)
-        if args.device == "cpu":  # the paper-setting dropout (CUDA's fused kernel) swapped into real CPU steps
-            df = pd.concat([df, validate(["lora", "dora"], dtypes=["bfloat16"], device="cpu", target="cuda")], ignore_index=True)
+        vmodes = [c for c in args.validate_checkpointing.split(",") if c]
+        vdtypes = [d for d in args.validate_dtypes.split(",") if d]
+        df = validate(dtypes=vdtypes, device=args.device, checkpointing=vmodes)
+        if args.device == "cpu" and "bfloat16" in vdtypes:  # the paper-setting dropout (CUDA's fused kernel) swapped into real CPU steps
+            df = pd.concat([df, validate(["lora", "dora"], dtypes=["bfloat16"], device="cpu", target="cuda", checkpointing=vmodes)],
+                           ignore_index=True)
+        df["kept"] = False
+        if args.keep_rows and (out / "validation.csv").is_file():
+            old = pd.read_csv(out / "validation.csv")
+            old["checkpointing"] = old["checkpointing"].fillna("none") if "checkpointing" in old else "none"
+            key = ["dtype", "target", "checkpointing", "method"]
+            new_keys = set(map(tuple, df[key].astype(str).values))
+            old = old[[tuple(r) not in new_keys for r in old[key].astype(str).values]].assign(kept=True)
+            df = pd.concat([df, old[[c for c in old.columns if c in df.columns]]], ignore_index=True)
         df.to_csv(out / "validation.csv", index=False)
-        _write_json(out / "validation.json", {"settings": {"model": VALIDATION_MODEL, "batch": 2, "seq": 128, "k": 20, "r": 8, "device": args.device},
+        _write_json(out / "validation.json", {"settings": {"model": VALIDATION_MODEL, "batch": 2, "seq": 128, "k": 20, "r": 8, "device": args.device,
+                                                           "checkpointing": vmodes, "dtypes": vdtypes, "kept_rows": int(df["kept"].sum())},
                                               "environment": _environment(), "rows": df.to_dict(orient="records")})
-        cols = ["dtype", "target", "method_tag", "measured_peak", "estimated_peak", "err_peak_pct", "err_total_pct", "err_peak_step_pct", "err_activations_pct"]
+        cols = ["dtype", "target", "checkpointing", "method_tag", "measured_peak", "estimated_peak", "err_peak_pct", "err_total_pct",
+                "err_peak_step_pct", "err_activations_pct", "kept"]
         print(df[cols].to_string(index=False))
+        print(f"largest |error| of the peak: {df['err_peak_pct'].abs().max():.4f} %")
         return 0
 
-    models = [m for m in args.models.split(",") if m]
+    if args.fits:
+        import pandas as pd
+
+        known = pd.read_csv(out / "estimates.csv") if (out / "estimates.csv").is_file() else None
+        gpus = [float(g) for g in args.gpus.split(",") if g]
+        t0 = time.perf_counter()
+        df = fits_table(models, methods, k=args.bar_k, r=args.r, dtype=args.dtype, seq=args.seq, checkpointing=modes, gpus_gib=gpus,
+                        usable=args.usable, foreach=not args.no_foreach, target=args.target, known=known)
+        df.to_csv(out / "fits.csv", index=False)
+        settings = {"models": models, "methods": methods, "k": args.bar_k, "r": args.r, "dtype": args.dtype, "seq": args.seq, "checkpointing": modes,
+                    "gpus_gib": gpus, "usable_fraction": args.usable, "target": args.target, "kind": "estimated",
+                    "optimizer": "torch AdamW, foreach" if not args.no_foreach else "torch AdamW, single-tensor",
+                    "rule": "max_batch = the largest batch whose estimated peak <= usable_fraction x gpu_gib GiB (checked: the next batch exceeds it)",
+                    "seconds": time.perf_counter() - t0}
+        _write_json(out / "fits.json", {"settings": settings, "environment": _environment(), "rows": df.to_dict(orient="records")})
+        from .analysis.plots import plot_fits
+
+        print(plot_fits(df, figures / "memory_fits.png"))
+        print(df.pivot_table(index=["model", "method_tag"], columns=["checkpointing", "gpu_gib"], values="max_batch").to_string())
+        return 0
+
     ks = [int(k) for k in args.k.split(",") if k]
-    methods = [m for m in args.methods.split(",") if m]
+    batches = [int(b) for b in args.batch.split(",") if b]
     t0 = time.perf_counter()
-    df, detail = sweep(models, ks, methods, r=args.r, dtype=args.dtype, batch=args.batch, seq=args.seq,
-                       foreach=not args.no_foreach, detail_k=args.bar_k, target=args.target)
+    df, detail = sweep(models, ks, methods, r=args.r, dtype=args.dtype, batch=batches, seq=args.seq, foreach=not args.no_foreach,
+                       detail_k=args.bar_k, target=args.target, checkpointing=modes)
     settings = {"models": models, "k": ks, "methods": methods, "r": args.r, "dtype": args.dtype, "mixed_precision": args.dtype != "float32",
-                "batch": args.batch, "seq": args.seq, "optimizer": "torch AdamW, foreach" if not args.no_foreach else "torch AdamW, single-tensor",
+                "batch": batches, "k_sweep_batch": batches[0], "seq": args.seq, "checkpointing": modes,
+                "optimizer": "torch AdamW, foreach" if not args.no_foreach else "torch AdamW, single-tensor",
                 "lora_targets": LORA_PAPER_TARGETS, "lora_alpha": 2 * args.r, "lora_dropout": 0.05, "sparse_targets": LLAMA_TARGETS,
                 "target": args.target, "seconds": time.perf_counter() - t0}
     df.to_csv(out / "estimates.csv", index=False)
     detail.to_csv(out / "saved_tensors.csv", index=False)
     _write_json(out / "estimates.json", {"settings": settings, "environment": _environment(), "rows": df.to_dict(orient="records")})
 
-    from .analysis.plots import plot_memory_by_method, plot_memory_vs_k
+    from .analysis.plots import plot_checkpointing, plot_memory_by_method, plot_memory_vs_k
 
-    figures = Path(args.figures) if args.figures else out.parent / "figures"
     for model in models:
         plot_memory_by_method(df, model, figures / f"memory_by_method_{model}.png", k=args.bar_k)
         plot_memory_vs_k(df, model, figures / f"memory_vs_k_{model}.png")
-    view = df[df["k"].isna() | (df["k"] == args.bar_k)]
-    print(view[["model", "method_tag", "parameters_gb", "buffers_gb", "optimizer_state_gb", "peak_gradients_gb", "peak_activations_gb",
-                "peak_temporaries_gb", "peak_gb", "total_gb"]].round(2).to_string(index=False))
+        if "non_reentrant" in modes:
+            plot_memory_by_method(df, model, figures / f"memory_by_method_ckpt_{model}.png", k=args.bar_k, checkpointing="non_reentrant")
+    if len(modes) > 1:
+        plot_checkpointing(df, figures / "memory_checkpointing.png", k=args.bar_k)
+    view = df[(df["k"].isna() | (df["k"] == args.bar_k)) & (df["batch"] == batches[0])]
+    print(view[["model", "method_tag", "checkpointing", "parameters_gb", "optimizer_state_gb", "peak_gradients_gb", "peak_activations_gb",
+                "peak_recomputed_gb", "peak_temporaries_gb", "peak_logits_gb", "peak_gb"]].round(2).to_string(index=False))
     return 0
 
 

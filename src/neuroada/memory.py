@@ -271,6 +271,36 @@ def measure_step_memory(
     )
 
 
+CHECKPOINTING = ("none", "non_reentrant", "reentrant")
+
+
+def checkpointing_mode(value: bool | str | None) -> str:
+    """`none`, `non_reentrant` or `reentrant` from a bool (True = HF's default, non-reentrant) or one of those names."""
+    if value is None or value is False or value in ("none", "false", "False", ""):
+        return "none"
+    if value is True or value in ("true", "True", "non_reentrant", "non-reentrant"):
+        return "non_reentrant"
+    if value == "reentrant":
+        return "reentrant"
+    raise ValueError(f"checkpointing must be one of {CHECKPOINTING} (or a bool), got {value!r}")
+
+
+def enable_activation_checkpointing(model: nn.Module, mode: bool | str = True) -> nn.Module:
+    """Turns on HF's activation checkpointing of every decoder layer as the Trainer does with
+    `activation_checkpointing=True` (`trainer.gradient_checkpointing=true`): `use_reentrant` from `mode`. HF also
+    makes the input embeddings' output require grad, which reentrant checkpointing needs to reach trainable
+    tensors inside a layer whose inputs come from frozen modules. peft models forward the call to the base model."""
+    mode = checkpointing_mode(mode)
+    if mode == "none":
+        return model
+    kwargs = {"use_reentrant": mode == "reentrant"}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:  # transformers < 5.x names it gradient_checkpointing_enable
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    return model
+
+
 def _zero_grad(model: nn.Module, opt: torch.optim.Optimizer | None) -> None:
     if opt is not None:
         opt.zero_grad(set_to_none=True)

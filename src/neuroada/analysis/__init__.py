@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .records import aggregate_seeds, load_records, metrics_frame, runs_frame
-from .tables import (display_suite_table, load_reference, memory_table, render_latex, render_markdown, runs_table, suite_table,
-                     validation_table, write_memory_tables, write_tables)
+from .tables import (checkpointing_table, display_suite_table, fits_display, load_reference, memory_table, render_latex, render_markdown,
+                     runs_table, select_setting, suite_table, validation_table, write_memory_tables, write_tables)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -36,7 +36,7 @@ def result_paths(root: str | Path | None = None) -> ResultPaths:
 
 
 __all__ = [
-    "ResultPaths", "aggregate_seeds", "display_suite_table", "load_records", "load_reference", "memory_table", "metrics_frame",
+    "ResultPaths", "aggregate_seeds", "checkpointing_table", "display_suite_table", "fits_display", "select_setting", "load_records", "load_reference", "memory_table", "metrics_frame",
     "render_latex", "render_markdown", "result_paths", "runs_frame", "runs_table", "suite_table", "validation_table",
     "write_memory_tables", "write_tables",
 ]

@@ -11,11 +11,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .tables import CATEGORY_LABELS, MEMORY_CATEGORIES, _method_sort_key, estimate_setting, method_label, model_label, peak_split  # noqa: E402
+from .tables import (CATEGORY_LABELS, CHECKPOINTING_LABELS, MEMORY_CATEGORIES, MODEL_ORDER, _method_sort_key, _order,  # noqa: E402
+                     checkpointing_of, estimate_setting, method_label, model_label, peak_split, select_setting)
 
 GB = 1e9
 CATEGORY_COLORS = {"parameters": "#4C72B0", "buffers": "#8C8C8C", "gradients": "#DD8452", "optimizer_state": "#C44E52",
-                   "activations": "#55A868", "temporaries": "#CCB974"}
+                   "activations": "#55A868", "recomputed": "#64B5CD", "temporaries": "#CCB974"}
 METHOD_STYLES = {"neuroada": ("#2A9D8F", "o", "-"), "released": ("#E76F51", "s", "-"), "masked": ("#8E6C8A", "^", "-"),
                  "lora": ("#264653", None, "--"), "dora": ("#F4A261", None, "-."), "full": ("#6C757D", None, ":")}
 SPARSE = ("neuroada", "released", "masked")
@@ -29,9 +30,12 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
-def plot_memory_by_method(estimates: pd.DataFrame, model: str, path: str | Path, k: int = 20) -> Path:
-    """Stacked bars: one per method (sparse methods at `k`), segments = memory categories, total on top."""
-    df = estimates[(estimates["model"] == model) & (estimates["k"].isna() | (estimates["k"] == k))]
+def plot_memory_by_method(estimates: pd.DataFrame, model: str, path: str | Path, k: int = 20, *, batch: int | None = None,
+                          checkpointing: str = "none") -> Path:
+    """Stacked bars: one per method (sparse methods at `k`), segments = memory categories, total on top; one batch
+    size (default: the k sweep's) and one checkpointing mode."""
+    df = select_setting(estimates, batch=batch, checkpointing=checkpointing)
+    df = df[(df["model"] == model) & (df["k"].isna() | (df["k"] == k))]
     df = df.sort_values("method_tag", key=lambda s: s.map(_method_sort_key))
     split = peak_split(df)
     fig, ax = plt.subplots(figsize=(8.5, 4.8))
@@ -39,8 +43,10 @@ def plot_memory_by_method(estimates: pd.DataFrame, model: str, path: str | Path,
     x = range(len(df))
     bottom = [0.0] * len(df)
     for c in MEMORY_CATEGORIES:
+        if c == "recomputed" and checkpointing == "none":
+            continue
         vals = (split[c].fillna(0) / GB).tolist()
-        ax.bar(x, vals, bottom=bottom, color=CATEGORY_COLORS[c], label=CATEGORY_LABELS[c] + (" (at the peak)" if c in ("gradients", "activations", "temporaries") else ""), width=0.7)
+        ax.bar(x, vals, bottom=bottom, color=CATEGORY_COLORS[c], label=CATEGORY_LABELS[c] + (" (at the peak)" if c in ("gradients", "activations", "recomputed", "temporaries") else ""), width=0.7)
         bottom = [b + v for b, v in zip(bottom, vals)]
     for i, tot in enumerate(split["peak"] / GB):
         ax.text(i, tot, f"{tot:.1f}", ha="center", va="bottom", fontsize=8)
@@ -52,9 +58,10 @@ def plot_memory_by_method(estimates: pd.DataFrame, model: str, path: str | Path,
     return _save(fig, path)
 
 
-def plot_memory_vs_k(estimates: pd.DataFrame, model: str, path: str | Path) -> Path:
+def plot_memory_vs_k(estimates: pd.DataFrame, model: str, path: str | Path, *, batch: int | None = None, checkpointing: str = "none") -> Path:
     """Total memory vs k for the sparse methods (lines), LoRA / DoRA / full FT as horizontal references."""
-    df = estimates[estimates["model"] == model]
+    df = select_setting(estimates, batch=batch, checkpointing=checkpointing)
+    df = df[df["model"] == model]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ks = sorted(df["k"].dropna().unique())
     for method in SPARSE:
@@ -81,13 +88,90 @@ def plot_memory_vs_k(estimates: pd.DataFrame, model: str, path: str | Path) -> P
     return _save(fig, path)
 
 
+def plot_checkpointing(estimates: pd.DataFrame, path: str | Path, k: int = 20, mode: str = "non_reentrant") -> Path:
+    """One panel per model: the estimated peak of each method (sparse methods at `k`) without (light) and with
+    (dark) activation checkpointing, at each batch size the estimates have; a dashed line at the bf16 weights."""
+    df = estimates[estimates["k"].isna() | (estimates["k"] == k)].copy()
+    df["_ckpt"] = checkpointing_of(df)
+    models = _order(df["model"], MODEL_ORDER)
+    batches = sorted(df.loc[df["_ckpt"] == mode, "batch"].unique(), reverse=True)
+    fig, axes = plt.subplots(1, len(models), figsize=(5.2 * len(models), 4.6), sharey=True, squeeze=False)
+    bars = [(b, c) for b in batches for c in ("none", mode)]
+    width = 0.8 / max(len(bars), 1)
+    for ax, model in zip(axes[0], models):
+        g = df[df["model"] == model]
+        tags = sorted(g["method_tag"].unique(), key=_method_sort_key)
+        for j, (b, c) in enumerate(bars):
+            vals = []
+            for t in tags:
+                r = g[(g["method_tag"] == t) & (g["batch"] == b) & (g["_ckpt"] == c)]
+                vals.append(peak_split(r)["peak"].iloc[0] / GB if len(r) else math.nan)
+            xs = [i + (j - (len(bars) - 1) / 2) * width for i in range(len(tags))]
+            ax.bar(xs, vals, width=width, color=("#9DB9D5" if c == "none" else "#2A6F97") if j < 2 else ("#E9C6A0" if c == "none" else "#C0713A"),
+                   label=f"batch {b}, {'no checkpointing' if c == 'none' else 'checkpointing'}")
+            for x_, v in zip(xs, vals):
+                if not math.isnan(v):
+                    ax.text(x_, v, f"{v:.0f}", ha="center", va="bottom", fontsize=6)
+        weights = g[g["method"] == "full"]["parameters"]
+        if len(weights):
+            ax.axhline(weights.iloc[0] / GB, color="k", ls="--", lw=0.8, label="bf16 weights")
+        ax.set_xticks(range(len(tags)), [method_label(t) for t in tags], rotation=30, ha="right", fontsize=8)
+        ax.set_title(model_label(model), fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("estimated peak training memory (GB)")
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    seq = int(df["seq"].iloc[0]) if len(df) else 0
+    fig.suptitle(f"Estimated peak of one training step, without and with activation checkpointing (x {seq} tokens, bf16 + autocast, AdamW; "
+                 f"sparse methods at k={k})", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_fits(fits: pd.DataFrame, path: str | Path) -> Path:
+    """The largest batch that fits each GPU size (estimated), one panel per model, without (top) and with (bottom)
+    activation checkpointing; the number of sequences is written on each bar."""
+    df = fits.copy()
+    df["_ckpt"] = checkpointing_of(df)
+    models = _order(df["model"], MODEL_ORDER)
+    modes = [m for m in CHECKPOINTING_LABELS if m in set(df["_ckpt"])]
+    gpus = sorted(df["gpu_gib"].unique())
+    colors = ["#A8DADC", "#457B9D", "#1D3557", "#E63946"]
+    fig, axes = plt.subplots(len(modes), len(models), figsize=(5.2 * len(models), 3.6 * len(modes)), sharey=True, squeeze=False)
+    top = max(1, int(df["max_batch"].max()))
+    for i, mode in enumerate(modes):
+        for ax, model in zip(axes[i], models):
+            g = df[(df["model"] == model) & (df["_ckpt"] == mode)]
+            tags = sorted(g["method_tag"].unique(), key=_method_sort_key)
+            width = 0.8 / max(len(gpus), 1)
+            for j, gib in enumerate(gpus):
+                vals = [int(g[(g["method_tag"] == t) & (g["gpu_gib"] == gib)]["max_batch"].iloc[0]) for t in tags]
+                xs = [n + (j - (len(gpus) - 1) / 2) * width for n in range(len(tags))]
+                ax.bar(xs, [max(v, 0.8) for v in vals], width=width, color=colors[j % len(colors)], label=f"{gib:g} GB")
+                for x_, v in zip(xs, vals):
+                    ax.text(x_, max(v, 0.8), str(v), ha="center", va="bottom", fontsize=6)
+            ax.set_yscale("log")
+            ax.set_ylim(0.7, top * 2.5)
+            ax.set_xticks(range(len(tags)), [method_label(t) for t in tags], rotation=30, ha="right", fontsize=8)
+            ax.set_title(f"{model_label(model)}, {CHECKPOINTING_LABELS[mode]}", fontsize=9)
+            ax.grid(axis="y", alpha=0.3)
+        axes[i][0].set_ylabel(f"largest batch (x {int(df['seq'].iloc[0])} tokens)")
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ks = sorted({int(k) for k in df["k"].dropna()}) if "k" in df else []
+    usable = float(df["usable_fraction"].iloc[0]) if "usable_fraction" in df and len(df) else 0.9
+    fig.suptitle(f"ESTIMATED largest batch that fits on one GPU (peak <= {100 * usable:.0f} % of its memory; bf16 + autocast, AdamW"
+                 + (f", sparse methods k={ks[0]}" if len(ks) == 1 else "") + "; 0 = does not fit)", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_validation(validation: pd.DataFrame, path: str | Path) -> Path:
     """Measured vs estimated total per method and setting (bars), with the relative error written above."""
     short = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
     targets = validation["target"] if "target" in validation else pd.Series([None] * len(validation))
     devices = validation["device"] if "device" in validation else pd.Series([""] * len(validation))
+    ckpts = checkpointing_of(validation)
     labels = [f"{t}, {short.get(d, d)}" + (f", {tg} dropout" if isinstance(tg, str) and not str(dev).startswith(tg) else "")
-              for t, d, tg, dev in zip(validation["method_tag"], validation["dtype"], targets, devices)]
+              + ("" if c == "none" else ", ckpt" + (" (re)" if c == "reentrant" else ""))
+              for t, d, tg, dev, c in zip(validation["method_tag"], validation["dtype"], targets, devices, ckpts)]
     fig, ax = plt.subplots(figsize=(max(7, 0.6 * len(validation) + 2), 5))
     x = list(range(len(validation)))
     which = "peak" if "measured_peak" in validation and validation["measured_peak"].notna().all() else "total"

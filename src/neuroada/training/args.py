@@ -54,6 +54,9 @@ def training_arguments(t: Mapping[str, Any], output_dir: str, *, seed: int, repo
         bf16=t["precision"] == "bf16",
         fp16=t["precision"] == "fp16",
         activation_checkpointing=bool(t["gradient_checkpointing"]),
+        # HF's default is non-reentrant; reentrant needs an input that requires grad, which HF arranges itself
+        # (enable_input_require_grads on the input embeddings) when it turns checkpointing on.
+        activation_checkpointing_kwargs={"use_reentrant": bool(t.get("gradient_checkpointing_reentrant", False))} if t["gradient_checkpointing"] else None,
         logging_steps=int(t["logging_steps"]),
         logging_first_step=True,
         logging_nan_inf_filter=False,  # a NaN loss must surface, not be averaged away
