@@ -60,10 +60,12 @@ def evaluate(model, tokenizer, task: Task, cfg: dict, out_dir: Path | None, tag:
     for set_name, examples in task.eval_sets.items():
         if task.kind == "generation":
             res = evaluate_generation(model, tokenizer, examples, task.answer_type_for(set_name), task.max_new_tokens,
-                                      batch_size=cfg["eval_batch_size"], aqua_fix=task.aqua_fix, prompt_template=task.prompt_template)
+                                      batch_size=cfg["eval_batch_size"], aqua_fix=task.aqua_fix, prompt_template=task.prompt_template,
+                                      desc=f"eval {tag} {set_name}")
         else:
             res = evaluate_classification(model, tokenizer, examples, task.name, task.num_labels,
-                                          batch_size=cfg["eval_batch_size"], max_length=cfg["trainer"]["max_length"])
+                                          batch_size=cfg["eval_batch_size"], max_length=cfg["trainer"]["max_length"],
+                                          desc=f"eval {tag} {set_name}")
         if out_dir is not None:
             res.save_predictions(out_dir / "predictions" / f"{tag}_{set_name}.jsonl")
         results[set_name] = res.metrics

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
 import torch
-from transformers import GenerationConfig
+from transformers import GenerationConfig, PreTrainedModel
 
+from neuroada.evaluation.progress import progress_bar
 from neuroada.evaluation.result import EvalResult
 from neuroada.tasks.example import Example
 from neuroada.tasks.extraction import extract, is_correct
@@ -44,11 +46,77 @@ def model_device(model) -> torch.device:
     return device if isinstance(device, torch.device) else next(model.parameters()).device
 
 
-def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 16) -> list[str]:
+def _core_model(model):
+    """The transformers model under a peft wrapper (or the model itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def _can_decode_in_place(model) -> bool:
+    """Our pruned greedy loop needs a decoder-only transformers model with a KV cache; anything else
+    (test doubles, encoder-decoders) goes through `model.generate`."""
+    core = _core_model(model)
+    config = getattr(core, "config", None)
+    return isinstance(core, PreTrainedModel) and config is not None and not config.is_encoder_decoder
+
+
+def _greedy_pruned(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int,
+                   eos: list[int], on_row_done=None) -> list[list[int]]:
+    """Greedy decoding of one left-padded batch that drops a row (and its KV cache) as soon as it emits an
+    EOS token and stops when no row is left. Inputs mirror `model.generate`'s (position ids from the
+    attention mask, logits of the last position only), so every row sees the same computation as there;
+    only the rows that have already ended are no longer carried along. Returns the new tokens per row,
+    EOS included."""
+    core = _core_model(model)
+    extra = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(core.forward).parameters else {}
+    eos_ids = torch.tensor(eos, device=input_ids.device)
+    positions = attention_mask.long().cumsum(-1) - 1
+    positions = positions.masked_fill(attention_mask == 0, 0)
+    rows = torch.arange(input_ids.shape[0], device=input_ids.device)  # batch row of each active row
+    tokens: list[list[int]] = [[] for _ in range(input_ids.shape[0])]
+    ids, mask, cache = input_ids, attention_mask, None
+    for step in range(max_new_tokens):
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True, **extra)
+        cache = out.cache if "cache" in out else out.past_key_values
+        next_ids = out.logits[:, -1].float().argmax(dim=-1)
+        ended = torch.isin(next_ids, eos_ids) if eos else torch.zeros_like(next_ids, dtype=torch.bool)
+        last = step == max_new_tokens - 1
+        for row, token, done in zip(rows.tolist(), next_ids.tolist(), ended.tolist()):
+            tokens[row].append(token)
+            if (done or last) and on_row_done is not None:
+                on_row_done(row)
+        if last or bool(ended.all()):
+            break
+        if bool(ended.any()):
+            keep = (~ended).nonzero().squeeze(1)
+            cache.batch_select_indices(keep)
+            rows, mask, positions, next_ids = rows[keep], mask[keep], positions[keep], next_ids[keep]
+        ids = next_ids[:, None]
+        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
+        positions = positions[:, -1:] + 1
+    return tokens
+
+
+def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 16, *,
+             strategy: str = "grouped", on_item_done: Callable[[int], None] | None = None) -> list[str]:
     """Greedy continuations of `prompts` (special tokens removed, cut at the first EOS), in order.
-    Prompts are batched longest first, which keeps padding low and puts any OOM at the start."""
+
+    strategy="grouped" (default): prompts are grouped by their token count, longest first (little
+    padding; any OOM shows at the start), and each batch is decoded by `_greedy_pruned`: a row leaves
+    the batch as soon as it emits EOS, and the batch stops when every row has ended.
+    strategy="hf": the previous way, kept for comparison (experiments/bench/generation_speed.py):
+    prompts ordered by character count, `model.generate` per batch, which stops when every row has ended
+    but keeps computing the rows that ended (as padding) until then.
+    Both are greedy and give the same text per prompt. `on_item_done(i)` is called as prompt `i` finishes.
+    """
+    if strategy not in ("grouped", "hf"):
+        raise ValueError(f"unknown generation strategy {strategy!r}; accepted: grouped, hf")
     eos = _eos_ids(model, tokenizer)
-    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    pruned = strategy == "grouped" and _can_decode_in_place(model)
+    if strategy == "grouped":
+        lengths = [len(ids) for ids in tokenizer(list(prompts))["input_ids"]] if prompts else []
+        order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
+    else:
+        order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
     outputs: list[str] = [""] * len(prompts)
     was_training = model.training
     model.eval()
@@ -61,22 +129,31 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batc
             for start in range(0, len(order), batch_size):
                 index = order[start: start + batch_size]
                 batch = tokenizer([prompts[i] for i in index], return_tensors="pt", padding=True).to(model_device(model))
-                sequences = model.generate(**batch, generation_config=config)
-                new_tokens = sequences[:, batch["input_ids"].shape[1]:].tolist()
+                if pruned:
+                    done = (lambda row, index=index: on_item_done(index[row])) if on_item_done else None
+                    new_tokens = _greedy_pruned(model, batch["input_ids"], batch["attention_mask"], max_new_tokens, eos, done)
+                else:
+                    sequences = model.generate(**batch, generation_config=config)
+                    new_tokens = sequences[:, batch["input_ids"].shape[1]:].tolist()
                 for i, row in zip(index, new_tokens):
                     cut = next((k for k, t in enumerate(row) if t in eos), len(row))
                     outputs[i] = tokenizer.decode(row[:cut], skip_special_tokens=True)
+                    if on_item_done is not None and not pruned:
+                        on_item_done(i)
     finally:
         model.train(was_training)
     return outputs
 
 
 def evaluate_generation(model, tokenizer, examples: Sequence[Example], answer_type: str, max_new_tokens: int,
-                        batch_size: int = 16, aqua_fix: bool = False, prompt_template: str = "alpaca") -> EvalResult:
+                        batch_size: int = 16, aqua_fix: bool = False, prompt_template: str = "alpaca", *,
+                        progress: bool = True, desc: str = "eval") -> EvalResult:
     """Accuracy of greedy generations under the LLM-Adapters extraction rules (see
-    neuroada.tasks.extraction; `aqua_fix` switches AQuA to the corrected letter rule)."""
+    neuroada.tasks.extraction; `aqua_fix` switches AQuA to the corrected letter rule).
+    `progress` shows a bar (items done / total, items/s, ETA) labelled `desc` on stderr."""
     prompts = [build_prompt(ex.instruction, ex.input, prompt_template) for ex in examples]
-    generations = generate(model, tokenizer, prompts, max_new_tokens, batch_size)
+    with progress_bar(len(prompts), desc, enabled=progress) as bar:
+        generations = generate(model, tokenizer, prompts, max_new_tokens, batch_size, on_item_done=lambda i: bar.update(1))
     predictions = []
     for i, (ex, prompt, text) in enumerate(zip(examples, prompts, generations)):
         extracted = extract(text, answer_type, ex.answer, aqua_fix=aqua_fix)
