@@ -18,6 +18,7 @@ from .memory import tracked_training_memory
 from .methods import prepare_method
 from .methods.validation import check_method_fits, validate_method_config
 from .models import load_model, model_skeleton
+from .plan import announce_plan
 from .records import config_hash, data_hashes, git_state, library_versions, now_iso, write_record
 from .tasks import Task, load_task, resolve_data_dir
 from .tasks.datasets import tokenize_for_causal_lm, tokenize_for_classification
@@ -156,6 +157,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     del skeleton
     model, tokenizer = load_model(cfg["model"], num_labels=num_labels, dtype=cfg["dtype"])
     model.to(device)
+    announce_plan(cfg, task, model, tokenizer, heads, device)  # what runs, its size and an estimate of its duration
 
     before = evaluate(model, tokenizer, task, cfg, run_dir, "before") if cfg["eval_before"] else None
 
