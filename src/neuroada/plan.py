@@ -10,10 +10,10 @@
 The trainable parameters are counted by applying the method to the model's meta-device skeleton (no
 weights). The estimate comes from a measurement of at most a few seconds on the loaded model:
 
-- forward rate `r` (tokens/s): one forward pass over up to 4 training sequences (prompt + answer), after
-  a one-sequence warm-up;
-- decode step `d` (s): `eval_batch_size` rows with a short prompt, then 3 greedy steps with the KV cache
-  (the median step; longer contexts cost a little more, which this leaves out).
+- forward rate `r` (tokens/s): one forward pass over two training sequences (prompt + answer, at most 128
+  tokens each), after a 16-token warm-up;
+- decode step `d` (s): `eval_batch_size` rows with a 4-token prompt, then two or three greedy steps with the
+  KV cache (the fastest after the first; longer contexts cost a little more, which this leaves out).
 
 From these: training = steps x sequences per step x mean training tokens x 3 / r (forward + backward
 about 3 forwards); a generation eval set = its prompt tokens / r + per batch (prompts grouped by length,
@@ -82,27 +82,29 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure_rates(model, tokenizer, task, cfg: dict, device: torch.device) -> dict[str, float]:
-    """Forward rate (tokens/s) over a few training sequences and, for generation tasks, one decode step (s)
-    at the eval batch size. A few seconds at most on a small model; nothing is kept."""
+def measure_rates(model, tokenizer, task, cfg: dict, device: torch.device, budget_s: float = 3.0) -> dict[str, float]:
+    """Forward rate (tokens/s) over two training sequences (at most 128 tokens each) and, for generation tasks,
+    one greedy decode step (s) at the eval batch size with a 4-token prompt. About `budget_s` seconds or less
+    on an idle machine (a loaded one slows this as much as the run); nothing is kept."""
     from .tasks.prompts import build_prompt
 
-    examples = task.train[:4] or next(iter(task.eval_sets.values()))[:4]
+    examples = task.train[:2] or next(iter(task.eval_sets.values()))[:2]
     if task.kind == "generation":
         texts = [build_prompt(ex.instruction, ex.input, task.prompt_template) + ex.output for ex in examples]
         pairs = None
     else:
         texts, pairs = [ex.text_a for ex in examples], ([ex.text_b for ex in examples] if examples and examples[0].text_b is not None else None)
-    max_length = int(cfg["trainer"]["max_length"])
+    max_length = min(int(cfg["trainer"]["max_length"]), 128)
     was_training = model.training
     model.eval()
     pad_side, pad = tokenizer.padding_side, tokenizer.pad_token
     if pad is None:
         tokenizer.pad_token = tokenizer.eos_token
     rates: dict[str, float] = {}
+    start = time.perf_counter()
     try:
         with torch.inference_mode(), torch.random.fork_rng(devices=[]):
-            one = tokenizer(texts[:1], pairs[:1] if pairs else None, truncation=True, max_length=max_length, return_tensors="pt").to(device)
+            one = tokenizer(texts[:1], pairs[:1] if pairs else None, truncation=True, max_length=16, return_tensors="pt").to(device)
             model(**one)  # warm-up
             batch = tokenizer(texts, pairs, truncation=True, max_length=max_length, padding=True, return_tensors="pt").to(device)
             _sync(device)
@@ -114,13 +116,13 @@ def measure_rates(model, tokenizer, task, cfg: dict, device: torch.device) -> di
                 tokenizer.padding_side = "left"
                 prompts = [build_prompt(ex.instruction, ex.input, task.prompt_template) for ex in next(iter(task.eval_sets.values()))]
                 rows = max(1, min(int(cfg["eval_batch_size"]), len(prompts)))
-                short = tokenizer([prompts[i % len(prompts)] for i in range(rows)], truncation=True, max_length=8,
+                short = tokenizer([prompts[i % len(prompts)] for i in range(rows)], truncation=True, max_length=4,
                                   padding=True, return_tensors="pt").to(device)
                 out = model(**short, use_cache=True)
                 cache = out.cache if "cache" in out else out.past_key_values
                 ids, mask = out.logits[:, -1].argmax(-1, keepdim=True), short["attention_mask"]
-                steps = []
-                for _ in range(3):
+                steps: list[float] = []
+                while len(steps) < 3 and (len(steps) < 2 or time.perf_counter() - start < budget_s):
                     mask = torch.cat([mask, mask.new_ones((rows, 1))], dim=-1)
                     _sync(device)
                     t0 = time.perf_counter()
@@ -128,13 +130,14 @@ def measure_rates(model, tokenizer, task, cfg: dict, device: torch.device) -> di
                     _sync(device)
                     steps.append(time.perf_counter() - t0)
                     ids = out.logits[:, -1].argmax(-1, keepdim=True)
-                rates["decode_step_s"] = statistics.median(steps)
+                rates["decode_step_s"] = min(steps[1:] or steps)  # the first step may still allocate
                 rates["decode_rows"] = rows
     finally:
         tokenizer.padding_side = pad_side
         if pad is None:
             tokenizer.pad_token = None
         model.train(was_training)
+    rates["measure_s"] = time.perf_counter() - start
     return rates
 
 
