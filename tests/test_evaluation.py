@@ -182,15 +182,17 @@ def _eos_midway(tok, model, prompts):
     return before
 
 
-def test_grouped_generation_gives_the_previous_outputs_and_drops_ended_rows(raw_tok, tiny_llama):
-    """The default decoding (prompts grouped by token count, a row leaves its batch at EOS) returns, per
-    prompt and in the original order, exactly what the previous way (`model.generate` per batch of prompts
-    ordered by characters) and unbatched decoding return, while computing fewer rows."""
+@pytest.mark.parametrize("strategy", ["continuous", "grouped"])
+def test_faster_generation_gives_the_previous_outputs_in_order(raw_tok, tiny_llama, strategy):
+    """Continuous batching (the default: a row leaves at EOS and the next prompt takes its slot) and fixed
+    batches that drop ended rows return, per prompt and in the original order, exactly what the previous
+    way (`model.generate` per batch of prompts ordered by characters) and unbatched decoding return, while
+    computing fewer rows."""
     from neuroada.evaluation.generation import generate
 
     tok = raw_tok
     prompts = [p["prompt"] for p in evaluate_generation(tiny_llama, tok, math_examples(), "number", 1, progress=False).predictions]
-    prompts += [prompts[1] + " Think.", "### Instruction:\nHow many legs do 3 spiders have?\n\n### Response:\n"]
+    prompts += [prompts[1] + " Think.", "### Instruction:\nHow many legs do 3 spiders have?\n\n### Response:\n", prompts[3] * 2]
     before = _eos_midway(tok, tiny_llama, prompts)
     rows_computed = []
     hook = tiny_llama.model.embed_tokens.register_forward_hook(lambda m, i, o: rows_computed.append(o.shape[0]))
@@ -200,8 +202,10 @@ def test_grouped_generation_gives_the_previous_outputs_and_drops_ended_rows(raw_
             old = generate(tiny_llama, tok, prompts, 16, batch_size, strategy="hf")
             old_rows = sum(rows_computed)
             rows_computed.clear()
-            new = generate(tiny_llama, tok, prompts, 16, batch_size)
+            done = []
+            new = generate(tiny_llama, tok, prompts, 16, batch_size, strategy=strategy, on_item_done=done.append)
             assert new == old, batch_size
+            assert sorted(done) == list(range(len(prompts)))
             assert sum(rows_computed) < old_rows, "no ended row was dropped"
         lengths = {len(g.split(" ")) for g in new}
         assert min(lengths) < 16 and max(lengths) == 16, lengths  # rows did end at different steps

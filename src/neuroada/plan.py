@@ -185,7 +185,14 @@ def estimate_seconds(task, tokenizer, cfg: dict, rates: dict[str, float], steps:
 
 
 def plan_lines(cfg: dict, task, model, tokenizer, heads: list[str], device: torch.device, measure: bool = True) -> list[str]:
+    return build_plan(cfg, task, model, tokenizer, heads, device, measure)["lines"]
+
+
+def build_plan(cfg: dict, task, model, tokenizer, heads: list[str], device: torch.device, measure: bool = True) -> dict[str, Any]:
+    """{"lines": the plan's lines, "rates": the measurement, "estimate": estimate_seconds(...)}."""
     from .pipeline import method_tag
+
+    plan: dict[str, Any] = {"rates": None, "estimate": None}
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     steps = train_steps(cfg["trainer"], len(task.train), world)
@@ -207,6 +214,7 @@ def plan_lines(cfg: dict, task, model, tokenizer, heads: list[str], device: torc
         try:
             rates = measure_rates(model, tokenizer, task, cfg, device)
             est = estimate_seconds(task, tokenizer, cfg, rates, steps, passes)
+            plan.update(rates=rates, estimate=est)
             parts = [f"training {fmt_duration(est['train_s'])}"]
             if task.kind == "generation":
                 parts += [f"eval {name} {fmt_range(*v)} per pass" for name, v in est["eval_s"].items()]
@@ -226,7 +234,8 @@ def plan_lines(cfg: dict, task, model, tokenizer, heads: list[str], device: torc
         except Exception as error:  # the plan never stops a run
             log.warning("no time estimate (%s: %s)", type(error).__name__, error)
             lines.append(f"  shorter look: eval_before=false task.max_eval_samples={SHORT_EVAL}")
-    return lines
+    plan["lines"] = lines
+    return plan
 
 
 def announce_plan(cfg: dict, task, model, tokenizer, heads: list[str], device: torch.device) -> list[str]:
