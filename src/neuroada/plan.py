@@ -16,10 +16,11 @@ weights). The estimate comes from a measurement of at most a few seconds on the 
   KV cache (the fastest after the first; longer contexts cost a little more, which this leaves out).
 
 From these: training = steps x sequences per step x mean training tokens x 3 / r (forward + backward
-about 3 forwards); a generation eval set = its prompt tokens / r + per batch (prompts grouped by length,
-as the evaluation does) T x d, where T is the longest reference answer of the batch in tokens (the low
-end: a model that answers like the references) or `max_new_tokens` (the high end: a batch whose
-slowest row never emits EOS); a classification eval set = its tokens / r. Runs already completed are
+about 3 forwards); a generation eval set = its prompt tokens / r + (generated tokens / eval_batch_size)
+x d (the evaluation keeps eval_batch_size rows decoding together, see neuroada.evaluation.generate), where
+every item generates as many tokens as its reference answer (the low end: a model that answers like the
+references) or `max_new_tokens` (the high end: no answer ever emits EOS); a classification eval set = its
+tokens / r. Runs already completed are
 skipped before this point; a resumed run trains fewer steps than the plan says.
 """
 from __future__ import annotations
@@ -169,16 +170,13 @@ def estimate_seconds(task, tokenizer, cfg: dict, rates: dict[str, float], steps:
             continue
         prompt_lens = [len(ids) for ids in tokenizer([build_prompt(ex.instruction, ex.input, task.prompt_template) for ex in examples])["input_ids"]]
         answer_lens = [len(ids) + 1 for ids in tokenizer([ex.output for ex in examples], add_special_tokens=False)["input_ids"]]
-        order = sorted(range(len(examples)), key=lambda i: -prompt_lens[i])
-        low = high = 0.0
-        for start in range(0, len(order), batch):
-            idx = order[start: start + batch]
-            prefill = len(idx) * max(prompt_lens[i] for i in idx) / r
-            longest_reference = min(task.max_new_tokens, max(answer_lens[i] for i in idx))
-            # the decode step was measured at `decode_rows` rows; a smaller last batch costs no more than that
-            low += prefill + longest_reference * rates["decode_step_s"]
-            high += prefill + task.max_new_tokens * rates["decode_step_s"]
-        evals[name] = (low, high)
+        # continuous batching keeps `batch` rows decoding together: steps ~ generated tokens / batch
+        rows = min(batch, len(examples))
+        prefill = sum(prompt_lens) / r
+        low_tokens = sum(min(task.max_new_tokens, n) for n in answer_lens)
+        high_tokens = len(examples) * task.max_new_tokens
+        evals[name] = (prefill + math.ceil(low_tokens / rows) * rates["decode_step_s"],
+                       prefill + math.ceil(high_tokens / rows) * rates["decode_step_s"])
     low = train_s + eval_passes * sum(v[0] for v in evals.values())
     high = train_s + eval_passes * sum(v[1] for v in evals.values())
     return {"train_s": train_s, "eval_s": evals, "total_s": (low, high), "mean_train_tokens": mean_train}
@@ -220,7 +218,7 @@ def build_plan(cfg: dict, task, model, tokenizer, heads: list[str], device: torc
                 parts += [f"eval {name} {fmt_range(*v)} per pass" for name, v in est["eval_s"].items()]
                 basis = (f"from a forward rate of {rates['forward_tokens_per_s']:,.0f} tokens/s and a decode step of "
                          f"{rates['decode_step_s']:.2f} s at batch {rates['decode_rows']}, measured just now; low end: answers "
-                         f"as long as the references, high end: every batch runs to max_new_tokens")
+                         f"as long as the references, high end: every answer runs to max_new_tokens")
             else:
                 parts += [f"eval {name} {fmt_duration(v[1])} per pass" for name, v in est["eval_s"].items()]
                 basis = f"from a forward rate of {rates['forward_tokens_per_s']:,.0f} tokens/s, measured just now"
