@@ -11,8 +11,8 @@ from neuroada.cli import main as run_main  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> None:
-    run_main(cfg)
+def main(cfg: DictConfig):
+    return run_main(cfg)  # the record (None for a failed job of a multirun): read by neuroada.sweep_summary
 
 
 if __name__ == "__main__":

@@ -168,3 +168,64 @@ def test_regression_and_cola(tiny_bert):
     assert all(isinstance(p["prediction"], float) and p["correct"] is None for p in result.predictions)
     cola = [Example(text_a="word " * i, label=i % 2) for i in range(6)]
     assert "matthews_correlation" in evaluate_classification(tiny_bert(2), tok, cola, "cola", 2).metrics
+
+
+def _eos_midway(tok, model, prompts):
+    """Two extra EOS ids (set on the model's generation config) that rows of `prompts` emit at different
+    steps, so that rows of one batch end at different times. Returns the previous eos setting."""
+    from neuroada.evaluation.generation import generate
+
+    free = generate(model, tok, prompts, 16, 4, strategy="hf")
+    ids = [tok.convert_tokens_to_ids(g.split(" ")) for g in free]
+    before = model.generation_config.eos_token_id
+    model.generation_config.eos_token_id = [tok.eos_token_id, ids[0][4], ids[3][7]]
+    return before
+
+
+@pytest.mark.parametrize("strategy", ["continuous", "grouped"])
+def test_faster_generation_gives_the_previous_outputs_in_order(raw_tok, tiny_llama, strategy):
+    """Continuous batching (the default: a row leaves at EOS and the next prompt takes its slot) and fixed
+    batches that drop ended rows return, per prompt and in the original order, exactly what the previous
+    way (`model.generate` per batch of prompts ordered by characters) and unbatched decoding return, while
+    computing fewer rows."""
+    from neuroada.evaluation.generation import generate
+
+    tok = raw_tok
+    prompts = [p["prompt"] for p in evaluate_generation(tiny_llama, tok, math_examples(), "number", 1, progress=False).predictions]
+    prompts += [prompts[1] + " Think.", "### Instruction:\nHow many legs do 3 spiders have?\n\n### Response:\n", prompts[3] * 2]
+    before = _eos_midway(tok, tiny_llama, prompts)
+    rows_computed = []
+    hook = tiny_llama.model.embed_tokens.register_forward_hook(lambda m, i, o: rows_computed.append(o.shape[0]))
+    try:
+        for batch_size in (3, 4, 8):
+            rows_computed.clear()
+            old = generate(tiny_llama, tok, prompts, 16, batch_size, strategy="hf")
+            old_rows = sum(rows_computed)
+            rows_computed.clear()
+            done = []
+            new = generate(tiny_llama, tok, prompts, 16, batch_size, strategy=strategy, on_item_done=done.append)
+            assert new == old, batch_size
+            assert sorted(done) == list(range(len(prompts)))
+            assert sum(rows_computed) < old_rows, "no ended row was dropped"
+        lengths = {len(g.split(" ")) for g in new}
+        assert min(lengths) < 16 and max(lengths) == 16, lengths  # rows did end at different steps
+        assert new == generate(tiny_llama, tok, prompts, 16, 1, strategy="hf")
+    finally:
+        hook.remove()
+        tiny_llama.generation_config.eos_token_id = before
+
+
+def test_generation_evaluation_reports_progress(raw_tok, tiny_llama, capsys):
+    evaluate_generation(tiny_llama, raw_tok, math_examples(), "number", max_new_tokens=3, batch_size=4, desc="eval after addition")
+    err = capsys.readouterr().err
+    assert "eval after addition" in err and "0/6" in err and "6/6" in err and "item/s" in err
+    evaluate_generation(tiny_llama, raw_tok, math_examples(), "number", max_new_tokens=3, progress=False)
+    assert "6/6" not in capsys.readouterr().err
+
+
+def test_classification_evaluation_reports_progress(tiny_bert, capsys):
+    tok = byte_tokenizer(with_cls=True)
+    examples = [Example(text_a=f"sentence {i}", label=i % 2) for i in range(5)]
+    evaluate_classification(tiny_bert(2), tok, examples, "sst2", 2, batch_size=2, desc="eval before validation")
+    err = capsys.readouterr().err
+    assert "eval before validation" in err and "0/5" in err and "5/5" in err

@@ -64,3 +64,23 @@ def test_notebook_executes_on_fixture_results(name, results, monkeypatch):
         assert path.stat().st_size > 0, f"{name} wrote an empty {rel}"
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+
+
+def test_one_command_regenerates_every_table_and_figure_and_says_what_it_wrote(tmp_path):
+    """`bash scripts/figures.sh` (the README's command) runs every notebook and lists each file it wrote."""
+    import os
+    import subprocess
+
+    results = make_fixture_results(tmp_path / "results")
+    env = {**os.environ, "PYTHON": sys.executable}
+    out = subprocess.run(["bash", "scripts/figures.sh", "--results", str(results)], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    expected = sorted({rel for rels in EXPECTED.values() for rel in rels})
+    listed = [line.strip().split(" (")[0] for line in out.stdout.splitlines() if line.startswith("  ") and " (" in line]
+    assert set(expected) <= set(listed), sorted(set(expected) - set(listed))
+    assert all((results / rel).is_file() for rel in listed)
+    assert "wrote " in out.stdout and f"under {results}" in out.stdout
+    again = subprocess.run(["bash", "scripts/figures.sh", "--results", str(results), "--notebooks", "nothing_like_this"],
+                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 1 and "no such notebook" in again.stderr

@@ -63,6 +63,8 @@ def test_multirun_over_k_writes_one_record_per_k(tmp_path):
     assert sorted(r["config"]["method"]["k"] for r in records) == [1, 3]
     assert len({r["run_id"] for r in records}) == 2
     assert records[0]["trainable_params"] != records[1]["trainable_params"]
+    assert "sweep summary (2 of 2 jobs completed)" in out.stdout and "| 1 | method.k=3 | neuroada-k3 | 3 |" in out.stdout
+    assert (tmp_path / "sweep" / "summary.md").is_file()
 
 
 @pytest.mark.integration

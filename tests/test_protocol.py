@@ -119,3 +119,22 @@ def test_extraction_rules_rescore_stored_predictions(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "before: 2 items; correct lenient 2, strict 1; rules disagree on 1" in out
     assert "after: 1 items; correct lenient 1, strict 1; rules disagree on 0" in out
+
+
+def test_every_generation_strategy_cuts_long_prompts_the_same_way():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = byte_tokenizer(byte_decoder=False)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)).eval()
+    prompts = ["abc " * 60, "short one", "another rather long prompt " * 8]
+    outs = {s: generate(model, tok, prompts, 4, batch_size=2, strategy=s, max_prompt_length=40) for s in ("continuous", "grouped", "hf")}
+    assert outs["continuous"] == outs["grouped"] == outs["hf"]
+    ids = tok(prompts[0], truncation=True, max_length=40, return_tensors="pt")["input_ids"]
+    assert ids.shape[1] == 40
+    expected = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=4, do_sample=False,
+                              pad_token_id=tok.eos_token_id)[0, 40:].tolist()
+    cut = next((k for k, t in enumerate(expected) if t == tok.eos_token_id), len(expected))
+    assert outs["continuous"][0] == tok.decode(expected[:cut], skip_special_tokens=True)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ SOURCES = ("hub", "local", "gguf_package", "hf_package", "tiny")
 ARCHS = ("causal_lm", "encoder")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "model"
+log = logging.getLogger(__name__)
 _STAMP = "neuroada_source.json"
 
 
@@ -107,6 +110,7 @@ def load_model(model_cfg, num_labels: int | None = None, dtype="float32", cache_
     spec = ModelSpec.from_config(model_cfg)
     torch_dtype = _dtype(dtype)
     auto, extra = _auto_class(spec, num_labels)
+    log.info("loading model %s (%s: %s)", spec.name, spec.source, spec.path_or_id or "random tiny model")
     if spec.source == "tiny":
         tokenizer = load_tokenizer(spec.tokenizer_from, cache_dir)
         model = _build_tiny(spec, auto, extra, tokenizer)
@@ -239,8 +243,11 @@ def _gguf_cache(spec: ModelSpec, cache_dir) -> tuple[Path, Any]:
     _remove_dead_partials(root, spec.name)
     tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}.partial-{os.getpid()}-", dir=root))
     tmp.chmod(0o755)  # mkdtemp's 0700 would make the renamed cache private
+    log.info("model %s: converting %s to fp32 safetensors, once (about a minute; later runs read %s)", spec.name, src, final)
+    t0 = time.perf_counter()
     try:
         model = convert_gguf(src, tmp)
+        log.info("model %s: converted in %.0f s", spec.name, time.perf_counter() - t0)
         (tmp / _STAMP).write_text(json.dumps(stamp))
         if final.exists():  # stale (another GGUF file): move it aside, a directory rename cannot overwrite it
             old = Path(tempfile.mkdtemp(prefix=f".{spec.name}.partial-{os.getpid()}-old-", dir=root))

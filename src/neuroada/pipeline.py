@@ -19,6 +19,7 @@ from . import run_guard
 from .config_checks import check_run_config, check_task_data
 from .methods.validation import check_method_fits, validate_method_config
 from .models import load_model, model_skeleton
+from .plan import announce_plan
 from .records import config_hash, data_hashes, git_state, library_versions, now_iso, portable_path, write_record
 from .tasks import Task, load_task, resolve_data_dir
 from .tasks.datasets import tokenize_for_causal_lm, tokenize_for_classification
@@ -67,10 +68,12 @@ def evaluate(model, tokenizer, task: Task, cfg: dict, out_dir: Path | None, tag:
         if task.kind == "generation":
             res = evaluate_generation(model, tokenizer, examples, task.answer_type_for(set_name), task.max_new_tokens,
                                       batch_size=cfg["eval_batch_size"], aqua_fix=task.aqua_fix, prompt_template=task.prompt_template,
-                                      max_prompt_length=cfg["trainer"]["max_length"], commonsense_rule=task.commonsense_rule)
+                                      max_prompt_length=cfg["trainer"]["max_length"], commonsense_rule=task.commonsense_rule,
+                                      desc=f"eval {tag} {set_name}")
         else:
             res = evaluate_classification(model, tokenizer, examples, task.name, task.num_labels,
-                                          batch_size=cfg["eval_batch_size"], max_length=cfg["trainer"]["max_length"])
+                                          batch_size=cfg["eval_batch_size"], max_length=cfg["trainer"]["max_length"],
+                                          desc=f"eval {tag} {set_name}")
         if out_dir is not None:
             res.save_predictions(out_dir / "predictions" / f"{tag}_{set_name}.jsonl", compact=cfg.get("predictions") == "compact")
         results[set_name] = res.metrics
@@ -184,6 +187,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     del skeleton
     model, tokenizer = load_model(cfg["model"], num_labels=num_labels, dtype=cfg["dtype"])
     model.to(device)
+    announce_plan(cfg, task, model, tokenizer, heads, device)  # what runs, its size and an estimate of its duration
 
     before = evaluate(model, tokenizer, task, cfg, run_dir, "before") if cfg["eval_before"] else None
 

@@ -7,15 +7,18 @@ from collections.abc import Sequence
 import torch
 
 from neuroada.evaluation.generation import model_device
+from neuroada.evaluation.progress import progress_bar
 from neuroada.evaluation.result import EvalResult
 from neuroada.tasks.example import Example
 from neuroada.tasks.metrics import glue_metrics
 
 
 def evaluate_classification(model, tokenizer, examples: Sequence[Example], task_name: str, num_labels: int,
-                            batch_size: int = 32, max_length: int = 512) -> EvalResult:
+                            batch_size: int = 32, max_length: int = 512, *, progress: bool = True,
+                            desc: str = "eval") -> EvalResult:
     """Argmax of the logits (num_labels > 1) or the single regression output (num_labels == 1),
-    scored with neuroada.tasks.metrics.glue_metrics(task_name, ...)."""
+    scored with neuroada.tasks.metrics.glue_metrics(task_name, ...). `progress` shows a bar
+    (items done / total, items/s, ETA) labelled `desc` on stderr."""
     pairs = bool(examples) and examples[0].text_b is not None
     added_pad = tokenizer.pad_token is None
     if added_pad:
@@ -24,7 +27,7 @@ def evaluate_classification(model, tokenizer, examples: Sequence[Example], task_
     model.eval()
     predictions: list[float | int] = []
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), progress_bar(len(examples), desc, enabled=progress) as bar:
             for start in range(0, len(examples), batch_size):
                 batch = examples[start: start + batch_size]
                 encoded = tokenizer(
@@ -36,6 +39,7 @@ def evaluate_classification(model, tokenizer, examples: Sequence[Example], task_
                     predictions.extend(logits[:, 0].tolist())
                 else:
                     predictions.extend(logits.argmax(dim=-1).tolist())
+                bar.update(len(batch))
     finally:
         model.train(was_training)
         if added_pad:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,6 +102,8 @@ def load_task(task_cfg: Mapping | DictConfig, data_dir: str | os.PathLike | None
     _check(cfg)
     name, seed = cfg["name"], int(cfg.get("seed", 42))
     root = resolve_data_dir(data_dir)
+    t0 = time.perf_counter()
+    log.info("task %s: loading data (%s)", name, root)
 
     train: list[Example] = []
     if load_train and cfg.get("train"):
@@ -150,6 +153,8 @@ def load_task(task_cfg: Mapping | DictConfig, data_dir: str | os.PathLike | None
         raise ValueError(f"task {name!r}: selection_set {selection_set!r} is not one of its eval sets {sorted(eval_sets)}")
     limit = cfg.get("max_eval_samples")
     eval_sets = {k: _subsample(v, limit, seed) for k, v in eval_sets.items()}
+    log.info("task %s: %d train examples; eval %s (%.1f s)", name, len(train),
+             ", ".join(f"{k} {len(v)}" for k, v in eval_sets.items()), time.perf_counter() - t0)
 
     return Task(
         name=name, suite=cfg["suite"], kind=cfg["kind"], train=train, eval_sets=eval_sets,

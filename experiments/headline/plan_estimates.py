@@ -1,0 +1,81 @@
+"""The plan line (with its time estimate) of the headline commands, computed here without running them.
+
+    python experiments/headline/plan_estimates.py                 # default job, gsm8k run, gsm8k sweep k=1,5,20
+    python experiments/headline/plan_estimates.py -- task=boolq   # any overrides, one configuration
+
+For each configuration: loads the task and the model, prints the plan exactly as `src/run.py` would
+(`neuroada.plan`, which measures the model's speed for a few seconds), and records its lines, the low and
+high estimate in seconds and the load average in `results/headline/plan_estimates.json`. The estimates
+are computed one after another in the same process, so their ratios hold even when the machine is
+loaded; the README scales them by the measured idle-machine wall time of the default job.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "src"))
+
+from neuroada.models import load_model  # noqa: E402
+from neuroada.pipeline import HEAD_MODULES, pick_device  # noqa: E402
+from neuroada.plan import build_plan  # noqa: E402
+from neuroada.tasks import load_task, resolve_data_dir  # noqa: E402
+
+CONFIGS = {
+    "default_job": [],
+    "gsm8k_run": ["method=neuroada", "task=gsm8k"],
+    "gsm8k_sweep_k1": ["method=neuroada", "method.k=1", "task=gsm8k"],
+    "gsm8k_sweep_k5": ["method=neuroada", "method.k=5", "task=gsm8k"],
+    "gsm8k_sweep_k20": ["method=neuroada", "method.k=20", "task=gsm8k"],
+}
+
+
+def loadavg() -> list[float] | None:
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return None
+
+
+def plan_for(overrides: list[str]) -> dict:
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = OmegaConf.to_container(compose("config", overrides=overrides), resolve=True)
+    task = load_task(cfg["task"], resolve_data_dir(cfg.get("data_dir")))
+    model, tokenizer = load_model(cfg["model"], num_labels=task.num_labels if task.kind != "generation" else None, dtype=cfg["dtype"])
+    device = pick_device(cfg["device"])
+    model.to(device)
+    heads = [h for h in HEAD_MODULES if task.kind != "generation" and hasattr(model, h)]
+    load = loadavg()
+    t0 = time.perf_counter()
+    plan = build_plan(cfg, task, model, tokenizer, heads, device)
+    plan_s = time.perf_counter() - t0
+    lines, rates, est = plan["lines"], plan["rates"], plan["estimate"]
+    print("\n".join(lines), flush=True)
+    return {"overrides": overrides, "plan": lines, "plan_seconds": round(plan_s, 1), "rates": rates,
+            "estimate_s": {"train": est["train_s"], "eval_per_pass": est["eval_s"], "total_low": est["total_s"][0], "total_high": est["total_s"][1]},
+            "loadavg": load, "torch_threads": torch.get_num_threads()}
+
+
+def main(argv: list[str]) -> None:
+    configs = {"custom": argv[argv.index("--") + 1:]} if "--" in argv else CONFIGS
+    out = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpus": os.cpu_count(), "configs": {}}
+    for name, overrides in configs.items():
+        print(f"== {name}: python src/run.py {' '.join(overrides)}", flush=True)
+        out["configs"][name] = plan_for(overrides)
+    path = REPO / "results" / "headline" / "plan_estimates.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,46 @@
+"""What a user sees on the headline commands: the plan at the start of a run, progress, the sweep summary."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from neuroada.pipeline import run
+from test_pipeline import REPO, TINY, tiny_cfg
+
+
+@pytest.mark.integration
+def test_a_run_prints_its_plan_then_shows_evaluation_progress(tmp_path, capsys):
+    run(tiny_cfg(tmp_path, "logger=none"))
+    out, err = capsys.readouterr()
+    plan = out[out.index("plan: "):]
+    assert plan.startswith("plan: neuroada-k20 on tiny-llama / addition (cpu, ")
+    assert "trainable parameters: 20,480 (0.3217 % of 6,365,504)" in plan  # k * sum(d_out) * 2 layers
+    assert "train: 48 examples; 4 steps of 8 sequences" in plan
+    assert "eval before and after training: addition 6 items; max_new_tokens 6, batch 6" in plan
+    assert "estimate on this machine: " in plan and "tokens/s" in plan
+    assert "shorter look: eval_before=false task.max_eval_samples=50" in plan
+    for tag in ("before", "after"):
+        assert f"eval {tag} addition" in err and "0/6" in err and "6/6" in err
+
+
+@pytest.mark.integration
+def test_multirun_prints_and_writes_a_summary_and_exits_nonzero_listing_the_failed_job(tmp_path):
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    cmd = [sys.executable, "src/run.py", "-m", *TINY, "trainer.max_steps=1", "logger=none", "method.selection=magnitude,gradient",
+           "method.calibration_batches=0", f"output_root={tmp_path}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 1, out.stderr[-3000:]
+    table = out.stdout[out.stdout.index("sweep summary (1 of 2 jobs completed):"):]
+    assert "| job | overrides | method | k | trainable % | addition accuracy before -> after | time | status |" in table
+    assert "| 0 | method.selection=magnitude | neuroada-k20 | 20 | 0.3217 | 0." in table and "| completed |" in table
+    assert "| 1 | method.selection=gradient | neuroada-k20-gradient | 20 |" in table and "| failed |" in table
+    assert "1 of 2 jobs failed:" in out.stderr
+    assert "job 1 (method.selection=gradient): ValueError: gradient selection got no calibration batch; record " in out.stderr
+    assert (tmp_path / "sweep" / "summary.md").read_text().startswith("# Sweep summary: 1 of 2 jobs completed")
+    jobs = json.loads((tmp_path / "sweep" / "summary.json").read_text())["jobs"]
+    assert [j["status"] for j in jobs] == ["completed", "failed"]
+    completed = json.loads((tmp_path / jobs[0]["run_id"] / "record.json").read_text())
+    assert jobs[0]["row"]["evals"]["addition"]["after"] == completed["metrics"]["addition"]["accuracy"]
+    assert json.loads(open(jobs[1]["record"]).read())["status"] == "failed"
