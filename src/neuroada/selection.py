@@ -63,6 +63,12 @@ class SparsePattern:
 INDEX_DTYPES = (torch.int16, torch.int32, torch.int64)
 
 
+def is_fake(t: torch.Tensor) -> bool:
+    from torch._subclasses.fake_tensor import is_fake as _is_fake
+
+    return _is_fake(t)
+
+
 def check_pattern(p: SparsePattern, where: str = "pattern") -> None:
     """Raises ValueError (naming `where`) unless `p` is a valid pattern of its shape: integer indices of the
     right shape, columns in [0, d_in) and strictly increasing within each row, rows sorted in [0, d_out).
@@ -74,7 +80,7 @@ def check_pattern(p: SparsePattern, where: str = "pattern") -> None:
     idx, rows = p.idx, p.rows
     if idx.dtype not in INDEX_DTYPES:
         raise ValueError(f"{where}: column indices must be int16, int32 or int64, got {idx.dtype}")
-    if idx.is_meta:
+    if idx.is_meta or is_fake(idx):  # shapes only (the memory estimator's fake tensors): no values to check
         return
     if rows is None:
         if idx.dim() != 2 or idx.shape[0] != d_out or idx.shape[1] > d_in:
