@@ -15,12 +15,13 @@ weights). The estimate comes from a measurement of at most a few seconds on the 
 - decode step `d` (s): `eval_batch_size` rows with a 4-token prompt, then two or three greedy steps with the
   KV cache (the fastest after the first; longer contexts cost a little more, which this leaves out).
 
-From these: training = steps x sequences per step x mean training tokens x 3 / r (forward + backward
-about 3 forwards); a generation eval set = its prompt tokens / r + (generated tokens / eval_batch_size)
-x d (the evaluation keeps eval_batch_size rows decoding together, see neuroada.evaluation.generate), where
+From these: training = steps x sequences per step x mean training tokens x TRAIN_COST / r; a generation
+eval set = its prompt tokens / r + (generated tokens / eval_batch_size) x d x DECODE_CONTEXT_COST (the
+evaluation keeps eval_batch_size rows decoding together, see neuroada.evaluation.generate), where
 every item generates as many tokens as its reference answer (the low end: a model that answers like the
 references) or `max_new_tokens` (the high end: no answer ever emits EOS); a classification eval set = its
-tokens / r. Runs already completed are
+tokens / r. The two factors are empirical (see their definitions); expect the estimate to be off by up
+to about a third, more on a machine whose load changes during the run. Runs already completed are
 skipped before this point; a resumed run trains fewer steps than the plan says.
 """
 from __future__ import annotations
@@ -36,7 +37,13 @@ from typing import Any
 import torch
 
 log = logging.getLogger(__name__)
-TRAIN_COST = 3.0  # one training step ~ 3 forward passes (forward + backward with weight gradients)
+# Empirical factors, from three SmolLM2 GSM8K runs on the 2-core machine (2026-11-30, load average 4-8):
+# a training step of 16 sequences took 1.6-1.9 x the time of a forward pass over its tokens at the measured
+# two-sequence rate (forward + backward is ~3 forward passes, but big batches run ~1.8 x faster per token
+# than the two-sequence measurement); decoding with a few hundred tokens of context took ~1.3 x the step
+# measured with a 4-token context (attention and the growing KV cache).
+TRAIN_COST = 1.7
+DECODE_CONTEXT_COST = 1.3
 SHORT_EVAL = 50  # the eval size suggested for a shorter look
 
 
@@ -175,8 +182,8 @@ def estimate_seconds(task, tokenizer, cfg: dict, rates: dict[str, float], steps:
         prefill = sum(prompt_lens) / r
         low_tokens = sum(min(task.max_new_tokens, n) for n in answer_lens)
         high_tokens = len(examples) * task.max_new_tokens
-        evals[name] = (prefill + math.ceil(low_tokens / rows) * rates["decode_step_s"],
-                       prefill + math.ceil(high_tokens / rows) * rates["decode_step_s"])
+        step = rates["decode_step_s"] * DECODE_CONTEXT_COST
+        evals[name] = (prefill + math.ceil(low_tokens / rows) * step, prefill + math.ceil(high_tokens / rows) * step)
     low = train_s + eval_passes * sum(v[0] for v in evals.values())
     high = train_s + eval_passes * sum(v[1] for v in evals.values())
     return {"train_s": train_s, "eval_s": evals, "total_s": (low, high), "mean_train_tokens": mean_train}
