@@ -24,4 +24,9 @@ def load_task_config(name: str) -> dict:
     path = TASK_CONF_DIR / f"{name}.yaml"
     if not path.exists():
         raise ValueError(f"unknown task {name!r}; available: {list_tasks()}")
-    return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    cfg = OmegaConf.load(path)
+    # A variant (e.g. commonsense15k_study) extends another task config through Hydra's defaults list:
+    # merge its parents first, then its own keys, as Hydra's `_self_` last would.
+    parents = [d for d in cfg.pop("defaults", []) if d != "_self_"]
+    merged = OmegaConf.merge(*(OmegaConf.create(load_task_config(p)) for p in parents), cfg) if parents else cfg
+    return OmegaConf.to_container(merged, resolve=True)
