@@ -30,7 +30,7 @@ def test_all_23_tasks_and_suites_have_configs():
     expected = set(TEST_SIZES) | set(MATH_SIZES) | {"singleeq", "mawps"} | {
         "cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte"}
     assert len(expected) == 23
-    assert set(list_tasks()) == expected | {"commonsense15k", "commonsense170k", "math10k", "addition"}
+    assert set(list_tasks()) == expected | {"commonsense15k", "commonsense170k", "math10k", "addition", "commonsense15k_study", "math10k_study"}
     assert set(list_tasks("glue")) == {"cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte"}
 
 
