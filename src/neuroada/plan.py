@@ -15,7 +15,8 @@ weights). The estimate comes from a measurement of at most a few seconds on the 
 - decode step `d` (s): `eval_batch_size` rows with a 4-token prompt, then two or three greedy steps with the
   KV cache (the fastest after the first; longer contexts cost a little more, which this leaves out).
 
-From these: training = steps x sequences per step x mean training tokens x TRAIN_COST / r; a generation
+From these: training = steps x sequences per step x padded training tokens (the mean of the longest
+sequence of each batch of a 256-example sample) x TRAIN_COST / r; a generation
 eval set = its prompt tokens / r + (generated tokens / eval_batch_size) x d x DECODE_CONTEXT_COST (the
 evaluation keeps eval_batch_size rows decoding together, see neuroada.evaluation.generate), where
 every item generates as many tokens as its reference answer (the low end: a model that answers like the
@@ -29,6 +30,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import random
 import statistics
 import time
 import warnings
@@ -37,12 +39,13 @@ from typing import Any
 import torch
 
 log = logging.getLogger(__name__)
-# Empirical factors, from three SmolLM2 GSM8K runs on the 2-core machine (2026-11-30, load average 4-8):
-# a training step of 16 sequences took 1.6-1.9 x the time of a forward pass over its tokens at the measured
-# two-sequence rate (forward + backward is ~3 forward passes, but big batches run ~1.8 x faster per token
-# than the two-sequence measurement); decoding with a few hundred tokens of context took ~1.3 x the step
-# measured with a 4-token context (attention and the growing KV cache).
-TRAIN_COST = 1.7
+# Empirical factors, from SmolLM2 runs on the 2-core machine with little else running (2026-11-30):
+# a training step took 2.1-2.5 x the time of a forward pass over its padded tokens at the measured
+# two-sequence rate (GSM8K, 10 steps of 16: 37 s a step at 342-392 tokens/s for 6,050 padded tokens; the
+# default `addition` job: 10.3 s a step at 301 tokens/s for 1,221); decoding with a few hundred tokens of
+# context took ~1.3-1.4 x the step measured with a 4-token context (attention and the growing KV cache).
+# Under heavy load (load average 6-12) the steps took only ~1 x: the estimate then runs about 2 x high.
+TRAIN_COST = 2.3
 DECODE_CONTEXT_COST = 1.3
 SHORT_EVAL = 50  # the eval size suggested for a shorter look
 
@@ -156,14 +159,17 @@ def estimate_seconds(task, tokenizer, cfg: dict, rates: dict[str, float], steps:
 
     r = rates["forward_tokens_per_s"]
     max_length = int(cfg["trainer"]["max_length"])
-    sample = task.train[:64]
+    sample = random.Random(0).sample(task.train, min(len(task.train), 256))
     if task.kind == "generation":
         texts = [build_prompt(ex.instruction, ex.input, task.prompt_template) + ex.output for ex in sample]
     else:
         texts = [ex.text_a + " " + (ex.text_b or "") for ex in sample]
-    mean_train = statistics.mean(min(len(ids) + 1, max_length) for ids in tokenizer(texts)["input_ids"]) if texts else 0
-    per_step = int(cfg["trainer"]["batch_size"]) * int(cfg["trainer"]["grad_accum"])
-    train_s = steps * per_step * mean_train * TRAIN_COST / r
+    lengths = [min(len(ids) + 1, max_length) for ids in tokenizer(texts)["input_ids"]] if texts else []
+    batch_size = int(cfg["trainer"]["batch_size"])
+    # a batch is padded to its longest sequence: tokens computed per sequence = the mean of the batch maxima
+    padded = statistics.mean(max(lengths[i:i + batch_size]) for i in range(0, len(lengths), batch_size)) if lengths else 0
+    per_step = batch_size * int(cfg["trainer"]["grad_accum"])
+    train_s = steps * per_step * padded * TRAIN_COST / r
     evals = {}
     batch = int(cfg["eval_batch_size"])
     for name, examples in task.eval_sets.items():
@@ -186,7 +192,7 @@ def estimate_seconds(task, tokenizer, cfg: dict, rates: dict[str, float], steps:
         evals[name] = (prefill + math.ceil(low_tokens / rows) * step, prefill + math.ceil(high_tokens / rows) * step)
     low = train_s + eval_passes * sum(v[0] for v in evals.values())
     high = train_s + eval_passes * sum(v[1] for v in evals.values())
-    return {"train_s": train_s, "eval_s": evals, "total_s": (low, high), "mean_train_tokens": mean_train}
+    return {"train_s": train_s, "eval_s": evals, "total_s": (low, high), "padded_train_tokens": padded}
 
 
 def plan_lines(cfg: dict, task, model, tokenizer, heads: list[str], device: torch.device, measure: bool = True) -> list[str]:
