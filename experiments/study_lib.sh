@@ -7,12 +7,14 @@ STREAM=${STREAM:-0}
 NSTREAMS=${NSTREAMS:-1}
 declare -A ARM
 declare -A TASK_CONFIG=()  # record task name -> task config, where they differ (commonsense15k -> commonsense15k_study)
+declare -A TASK_ARGS=()    # task config -> its own overrides (a task's step budget), added wherever the task is
 JOBS=()
 
 config_of() { echo "${TASK_CONFIG[$1]:-$1}"; }
 record_of() { local k; for k in "${!TASK_CONFIG[@]}"; do [ "${TASK_CONFIG[$k]}" = "$1" ] && { echo "$k"; return; }; done; echo "$1"; }
 
 job() { JOBS+=("$*"); }
+on_task() { echo "task=$1 ${TASK_ARGS[$1]:-}"; }  # "task=T" plus T's own overrides
 arm_field() { local IFS='|'; read -r -a f <<< "${ARM[$1]}"; echo "${f[$2]}"; }
 # The chosen lr of (task, method_tag) on the selection set, or nothing before its tuning runs are in.
 chosen() { "$PY" -m neuroada.analysis.study choose "$OUT" | awk -F'\t' -v t="$1" -v m="$2" '$1==t && $2==m {print $3}'; }
@@ -21,7 +23,7 @@ chosen() { "$PY" -m neuroada.analysis.study choose "$OUT" | awk -F'\t' -v t="$1"
 tune_jobs() {  # tune_jobs "task1 task2" arm...
   local tasks=$1; shift
   for arm in "$@"; do for task in $tasks; do
-    job "${BASE[*]} task=$task seed=1 $(arm_field "$arm" 0) trainer.lr=$(arm_field "$arm" 2)"
+    job "${BASE[*]} $(on_task "$task") seed=1 $(arm_field "$arm" 0) trainer.lr=$(arm_field "$arm" 2)"
   done; done
 }
 
@@ -31,7 +33,7 @@ widen_jobs() {  # widen_jobs arm...
     [ -n "${widen:-}" ] || continue
     for arm in "$@"; do
       if [ "$(arm_field "$arm" 1)" = "$tag" ]; then
-        job "${BASE[*]} task=$(config_of "$task") seed=1 $(arm_field "$arm" 0) trainer.lr=${widen#widen=}"
+        job "${BASE[*]} $(on_task "$(config_of "$task")") seed=1 $(arm_field "$arm" 0) trainer.lr=${widen#widen=}"
       fi
     done
   done < <("$PY" -m neuroada.analysis.study choose "$OUT")
@@ -43,7 +45,7 @@ seed_jobs() {  # seed_jobs "task1 task2" seeds arm...
   for arm in "$@"; do for task in $tasks; do
     lr=$(chosen "$(record_of "$task")" "$(arm_field "$arm" 1)")
     [ -n "$lr" ] || { echo "skip $arm/$task: not tuned yet" >&2; continue; }
-    job "${BASE[*]} task=$task seed=$seeds $(arm_field "$arm" 0) trainer.lr=$lr"
+    job "${BASE[*]} $(on_task "$task") seed=$seeds $(arm_field "$arm" 0) trainer.lr=$lr"
   done; done
 }
 

@@ -52,7 +52,7 @@ DORA="method=dora ++method.r=match ++method.k_match=20"
 dora_jobs() {  # DoRA at LoRA's chosen lr (said in the results)
   local task=$1 seeds=$2 lr
   lr=$(chosen "$(record_of "$task")" lora-rmatchk20)
-  if [ -n "$lr" ]; then job "${BASE[*]} task=$task seed=$seeds $DORA trainer.lr=$lr"; else echo "skip dora: LoRA not tuned yet" >&2; fi
+  if [ -n "$lr" ]; then job "${BASE[*]} $(on_task "$task") seed=$seeds $DORA trainer.lr=$lr"; else echo "skip dora: LoRA not tuned yet" >&2; fi
 }
 
 case "${1:-}" in

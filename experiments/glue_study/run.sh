@@ -10,12 +10,13 @@
 # (the pipeline's resume), an interrupted one resumes from its last complete checkpoint. Records: results/runs/glue_study/.
 #
 # Protocol (the same for every method on a task):
-#   budget      200 steps of batch 16 (3,200 examples: RTE ~1.3 epochs, MRPC 0.9, STS-B 0.56, CoLA 0.37, SST-2 0.05 of
-#               its full 67k train set, which is not subsampled), max length 128, linear schedule, warmup 6 %,
-#               weight decay 0, AdamW; the classification head is trained next to every method at its lr.
-#   selection   the Trainer evaluates the selection half every 50 steps (4 evaluations) and reports the best checkpoint by the
-#               task's metric (MCC for CoLA, Pearson for STS-B, else accuracy) on the test half; the dev re-split
-#               follows the run's seed, as in the release and LoReFT.
+#   budget      batch 16, max length 128, linear schedule, warmup 6 %, weight decay 0, AdamW; the classification head
+#               is trained next to every method at its lr. Steps per task (TASK_ARGS below): RTE 400 (2.6 epochs),
+#               MRPC 200 (0.9), STS-B 200 (0.56), CoLA 800 (1.5), SST-2 200 (0.05 of its 67k train set, which is
+#               not subsampled).
+#   selection   the Trainer evaluates the selection half every 50 steps (CoLA: 100) and reports the best checkpoint
+#               by the task's metric (MCC for CoLA, Pearson for STS-B, else accuracy) on the test half; the dev
+#               re-split follows the run's seed, as in the release and LoReFT.
 #   lr          3 log-spaced values per method (grids below), seed 1, chosen per (task, method) on the selection
 #               half by `python -m neuroada.analysis.study choose results/runs/glue_study`; a choice at a grid
 #               edge is widened by one more value (phase widen) before the seeds run.
@@ -23,23 +24,32 @@
 #   ablations   selection magnitude/reverse/random/gradient at k=20 (phase selection); k in {1,2,5,10,20,50} and
 #               LoRA r in {1,2,4,8,16} (phase frontier), at NeuroAda's / LoRA's chosen lr, 3 seeds.
 #
-# Plan (runs x minutes). Measured 2026-11-30: MiniLM-L6 costs ~4.8 CPU-s per step of 32 x ~128 tokens (RTE) on one
-# thread, so batch 32 x 250 steps would have needed ~36 h; the budget was cut to 16 x 200 before any record landed.
-# Expected on a quiet machine, one thread: RTE/MRPC ~2-2.5 s/step, STS-B/SST-2 ~1 s, CoLA ~0.4 s -> ~3-9 min a run.
-#   tune      9 methods x 5 tasks x 3 lrs          = 135 runs
+# Budgets, from the first records (2026-11-30, commit 8f90894, two one-thread streams side by side):
+#   NeuroAda k=20 at 200 steps: RTE 461 s (2.3 s/step; LoRA 3.3 s/step), MRPC 276 s, STS-B ~1.1 s/step, CoLA 100 s.
+#   At 200 steps CoLA stayed at MCC 0 on the selection half at every lr (1e-3, 3e-3, 1e-2; training loss at the
+#   class prior's 0.61) and RTE was still rising at step 200 at every lr (selection accuracy 0.44 -> 0.56): CoLA
+#   went to 800 steps and RTE to 400; MRPC levelled by step 100-150, so it stays at 200. Those 6 CoLA/RTE records
+#   (commit 8f90894) are superseded and not committed.
+# Plan (runs x minutes, one thread, NeuroAda's speed; LoRA, DoRA and full FT are ~1.2-1.4x slower):
+#   minutes per run  RTE ~15.5, MRPC ~4.6, STS-B ~4, CoLA ~6.5, SST-2 ~4 (to be measured) -> ~7 a run, ~8.5 mixed
+#   tune      9 methods x 5 tasks x 3 lrs          = 135 runs  ~19 h of one thread
 #   widen     at most 45 runs (only choices at an edge)
-#   seeds     9 methods x 5 tasks x 2 more seeds   =  90 runs
-#   selection 3 selections x 5 tasks x 3 seeds     =  45 runs
-#   frontier  (4 k + 4 r) x 5 tasks x 3 seeds      = 120 runs
-#   ~390-435 runs at ~5 min on one thread = ~16-18 h on two streams; the first records' wall_time_s correct this.
+#   seeds     9 methods x 5 tasks x 2 more seeds   =  90 runs  ~13 h
+#   selection 3 selections x 5 tasks x 3 seeds     =  45 runs   ~5 h
+#   frontier  (4 k + 4 r) x 5 tasks x 3 seeds      = 120 runs  ~15 h
+#   main comparison (tune + seeds) ~16 h on two streams, the ablations ~10 h more: the main comparison first.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source experiments/study_lib.sh
 OUT=${OUT:-results/runs/glue_study}
 TASKS="rte mrpc stsb cola sst2"
+# Step budget per task (the same for every method on it), sized from the first records (see the plan above).
+TASK_ARGS=([rte]="trainer.max_steps=400 trainer.eval_steps=50" [mrpc]="trainer.max_steps=200 trainer.eval_steps=50"
+           [stsb]="trainer.max_steps=200 trainer.eval_steps=50" [cola]="trainer.max_steps=800 trainer.eval_steps=100"
+           [sst2]="trainer.max_steps=200 trainer.eval_steps=50")
 
-BASE=(model=minilm-l6 trainer.max_steps=200 trainer.batch_size=16 trainer.max_length=128 trainer.warmup_ratio=0.06
-      trainer.weight_decay=0.0 trainer.lr_scheduler=linear trainer.eval_strategy=steps trainer.eval_steps=50
+BASE=(model=minilm-l6 trainer.batch_size=16 trainer.max_length=128 trainer.warmup_ratio=0.06
+      trainer.weight_decay=0.0 trainer.lr_scheduler=linear trainer.eval_strategy=steps
       trainer.save_total_limit=1 trainer.logging_steps=10 eval_batch_size=64 eval_before=false logger=none
       predictions=compact "output_root=$OUT")
 
@@ -64,16 +74,16 @@ phase_seeds() { seed_jobs "$TASKS" 1,2,3 "${MAIN_ARMS[@]}"; }
 phase_selection() {
   for task in $TASKS; do
     lr=$(chosen "$task" neuroada-k20); [ -n "$lr" ] || { echo "skip selection/$task: neuroada-k20 not tuned" >&2; continue; }
-    job "${BASE[*]} task=$task seed=1,2,3 method=neuroada method.k=20 method.selection=reverse,random,gradient trainer.lr=$lr"
+    job "${BASE[*]} $(on_task "$task") seed=1,2,3 method=neuroada method.k=20 method.selection=reverse,random,gradient trainer.lr=$lr"
   done
 }
 
 phase_frontier() {
   for task in $TASKS; do
     lr=$(chosen "$task" neuroada-k20)
-    if [ -n "$lr" ]; then job "${BASE[*]} task=$task seed=1,2,3 method=neuroada method.k=2,5,10,50 trainer.lr=$lr"; fi
+    if [ -n "$lr" ]; then job "${BASE[*]} $(on_task "$task") seed=1,2,3 method=neuroada method.k=2,5,10,50 trainer.lr=$lr"; fi
     lr=$(chosen "$task" lora-rmatchk20)
-    if [ -n "$lr" ]; then job "${BASE[*]} task=$task seed=1,2,3 method=lora ++method.r=2,4,8,16 trainer.lr=$lr"; fi
+    if [ -n "$lr" ]; then job "${BASE[*]} $(on_task "$task") seed=1,2,3 method=lora ++method.r=2,4,8,16 trainer.lr=$lr"; fi
   done
 }
 
