@@ -122,3 +122,16 @@ def test_study_tuning_jobs_compose(hydra_conf, study, n_jobs):
             cfg = compose("config", overrides=[*fixed, *combo])
             assert cfg.trainer.eval_strategy == "steps" and cfg.predictions == "compact" and cfg.task.get("selection_set") in (None, "validation")
             assert study != "decoder_study" or cfg.task.get("selection_set") == "validation"
+
+
+def test_glue_study_gives_each_task_its_step_budget(hydra_conf):
+    """The same steps for every method on a task, per task (the launcher's TASK_ARGS): a task without its
+    budget would fall back to the trainer default and run a different protocol."""
+    budgets = {"rte": (400, 50), "mrpc": (200, 50), "stsb": (200, 50), "cola": (800, 100), "sst2": (200, 50)}
+    jobs = [c for c in _launcher_commands() if "output_root=results/runs/glue_study" in c]
+    seen = set()
+    for cmd in jobs:
+        cfg = compose("config", overrides=[o if "," not in o else o.split(",")[0] for o in cmd])
+        assert (cfg.trainer.max_steps, cfg.trainer.eval_steps) == budgets[cfg.task.name], cmd
+        seen.add(cfg.task.name)
+    assert seen == set(budgets)
