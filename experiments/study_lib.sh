@@ -29,7 +29,7 @@ tune_jobs() {  # tune_jobs "task1 task2" arm...
 
 # One more lr beyond the edge for every choice at the edge of its grid.
 widen_jobs() {  # widen_jobs arm...
-  while IFS=$'\t' read -r task tag lr score grid widen; do
+  while IFS=$'\t' read -r task tag lr score grid widen _flat; do
     [ -n "${widen:-}" ] || continue
     for arm in "$@"; do
       if [ "$(arm_field "$arm" 1)" = "$tag" ]; then

@@ -5,6 +5,8 @@ selection set (never the test set), with a flag when that lr is at the edge of t
 
 prints one tab-separated line per (task, method_tag): task, method_tag, chosen lr, its selection score,
 the grid, and `widen=<lr>` (the next value beyond the edge, same log spacing) when the choice is at an edge.
+A flat grid (every lr scored the same: nothing moved the selection score, as CoLA's MCC stuck at 0) keeps the
+smallest lr as its choice but is widened upwards and marked `flat`: a larger lr is the one that might learn.
 """
 from __future__ import annotations
 
@@ -38,14 +40,17 @@ def choose_lr(scores: pd.DataFrame) -> pd.DataFrame:
     for (task, tag), group in scores.groupby(["task", "method_tag"], sort=True):
         grid = sorted(group["lr"].unique())
         best = group.sort_values(["score", "lr"], ascending=[False, True]).iloc[0]
+        flat = len(grid) >= 2 and group["score"].nunique() == 1
         widen = None
-        if len(grid) >= 2 and best["lr"] == grid[0]:
+        if flat:
+            widen = grid[-1] * grid[-1] / grid[-2]
+        elif len(grid) >= 2 and best["lr"] == grid[0]:
             widen = grid[0] * grid[0] / grid[1]
         elif len(grid) >= 2 and best["lr"] == grid[-1]:
             widen = grid[-1] * grid[-1] / grid[-2]
         out.append({"task": task, "method_tag": tag, "lr": best["lr"], "score": best["score"], "grid": grid,
-                    "at_edge": widen is not None, "widen": widen})
-    return pd.DataFrame(out, columns=["task", "method_tag", "lr", "score", "grid", "at_edge", "widen"])
+                    "at_edge": widen is not None, "widen": widen, "flat": flat})
+    return pd.DataFrame(out, columns=["task", "method_tag", "lr", "score", "grid", "at_edge", "widen", "flat"])
 
 
 def _fmt(lr: float) -> str:
@@ -62,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     table = choose_lr(selection_scores(load_records(args.root), seed=args.seed))
     for row in table.itertuples():
         edge = f"\twiden={_fmt(row.widen)}" if row.at_edge else ""
+        edge += "\tflat" if row.flat else ""
         print(f"{row.task}\t{row.method_tag}\t{_fmt(row.lr)}\t{row.score:.4f}\tgrid={','.join(map(_fmt, row.grid))}{edge}")
     return 0
 

@@ -139,8 +139,8 @@ def _lr(rec: Mapping) -> float:
 def chosen_lrs(records: Sequence[Mapping], spec: StudySpec) -> pd.DataFrame:
     """One row per (task, method_tag) seen among the completed records: `lr` (nan when none can be chosen yet),
     `score` (selection-set score of the tuning-seed run at that lr, primary metric x 100), `grid`, `at_edge`,
-    `widen`, `source` (`tuned` or `<parent>'s choice`)."""
-    cols = ["task", "method_tag", "lr", "score", "grid", "at_edge", "widen", "source"]
+    `widen`, `flat` (every lr tried scored the same), `source` (`tuned` or `<parent>'s choice`)."""
+    cols = ["task", "method_tag", "lr", "score", "grid", "at_edge", "widen", "flat", "source"]
     completed = [r for r in records if r.get("status") == "completed"]
     own = choose_lr(selection_scores(completed, seed=spec.tune_seed))
     own = {(r.task, r.method_tag): r for r in own.itertuples(index=False)}
@@ -150,7 +150,7 @@ def chosen_lrs(records: Sequence[Mapping], spec: StudySpec) -> pd.DataFrame:
     def own_row(task, tag):
         r = own[(task, tag)]
         return {"task": task, "method_tag": tag, "lr": r.lr, "score": 100 * r.score if math.isfinite(r.score) else math.nan,
-                "grid": list(r.grid), "at_edge": bool(r.at_edge), "widen": r.widen, "source": "tuned"}
+                "grid": list(r.grid), "at_edge": bool(r.at_edge), "widen": r.widen, "flat": bool(r.flat), "source": "tuned"}
 
     for task, tag in pairs:
         parent = next((p for rx, p in spec.inherit_lr if re.fullmatch(rx, tag) and p != tag), None)
@@ -160,12 +160,12 @@ def chosen_lrs(records: Sequence[Mapping], spec: StudySpec) -> pd.DataFrame:
         elif parent is not None and (task, parent) in own:
             p = own[(task, parent)]
             rows.append({"task": task, "method_tag": tag, "lr": p.lr, "score": math.nan, "grid": [p.lr], "at_edge": False,
-                         "widen": None, "source": f"{parent}'s choice"})
+                         "widen": None, "flat": False, "source": f"{parent}'s choice"})
         elif (task, tag) in own:
             rows.append(own_row(task, tag))
         else:
             rows.append({"task": task, "method_tag": tag, "lr": math.nan, "score": math.nan, "grid": [], "at_edge": False,
-                         "widen": None, "source": "not tuned yet"})
+                         "widen": None, "flat": False, "source": "not tuned yet"})
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -375,6 +375,8 @@ def lr_table(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec) 
                                   "at_edge": bool(c.at_edge), "widen": c.widen if c.widen is not None else math.nan,
                                   "grid_complete": len(g) >= spec.grid_size, "status": "tuned"})
             edge = f"yes: widen to {fmt_lr(c.widen)}" if c.at_edge else "no"
+            if c.flat:
+                edge = f"flat (every lr scored the same): widen to {fmt_lr(c.widen)}"
             if len(g) < spec.grid_size:
                 edge += f" ({len(g)} of {spec.grid_size} lrs run)"
             disp.append({"Task": task_label(task), "Method": method_label(tag), "Grid (selection-set score)": ", ".join(cells),
@@ -384,7 +386,8 @@ def lr_table(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec) 
 
 LR_NOTE = ("Each lr's score: the primary metric x 100 of the seed-{seed} run's reported checkpoint on the selection half "
            "of the re-split dev set (never the test half); * = chosen (best; ties go to the smaller lr). Edge: the choice is the "
-           "smallest or largest lr tried, so the grid is widened by one more value (same log spacing) before the seeds run. "
+           "smallest or largest lr tried, so the grid is widened by one more value (same log spacing) before the seeds run; "
+           "a flat grid (every lr scored the same, e.g. MCC 0 at all of them) is widened upwards. "
            "Ablation arms not listed run at their parent's choice (selection and k at NeuroAda k=20's, LoRA ranks at LoRA's).")
 
 
