@@ -31,7 +31,8 @@
 #   went to 800 steps and RTE to 400; MRPC levelled by step 100-150, so it stays at 200. Those 6 CoLA/RTE records
 #   (commit 8f90894) are superseded and not committed.
 # Plan (runs x minutes, one thread, NeuroAda's speed; LoRA, DoRA and full FT are ~1.2-1.4x slower):
-#   minutes per run  RTE ~15.5, MRPC ~4.6, STS-B ~4, CoLA ~6.5, SST-2 ~4 (to be measured) -> ~7 a run, ~8.5 mixed
+#   minutes per run, measured (16 runs at commit 692e9fe): NeuroAda k=20 RTE 15.5-17.5, MRPC 4.4-4.6, STS-B 5.1-5.4,
+#   CoLA 5.3-7.2, SST-2 2.6-2.7 (~7 a run); LoRA RTE 20.9-22.2, MRPC 6.5 (~1.35x) -> ~8.5 a run mixed
 #   tune      9 methods x 5 tasks x 3 lrs          = 135 runs  ~19 h of one thread
 #   widen     at most 45 runs (only choices at an edge)
 #   seeds     9 methods x 5 tasks x 2 more seeds   =  90 runs  ~13 h
