@@ -42,12 +42,10 @@ def choose_lr(scores: pd.DataFrame) -> pd.DataFrame:
         best = group.sort_values(["score", "lr"], ascending=[False, True]).iloc[0]
         flat = len(grid) >= 2 and group["score"].nunique() == 1
         widen = None
-        if flat:
+        if len(grid) >= 2 and (flat or best["lr"] == grid[-1]):
             widen = grid[-1] * grid[-1] / grid[-2]
         elif len(grid) >= 2 and best["lr"] == grid[0]:
             widen = grid[0] * grid[0] / grid[1]
-        elif len(grid) >= 2 and best["lr"] == grid[-1]:
-            widen = grid[-1] * grid[-1] / grid[-2]
         out.append({"task": task, "method_tag": tag, "lr": best["lr"], "score": best["score"], "grid": grid,
                     "at_edge": widen is not None, "widen": widen, "flat": flat})
     return pd.DataFrame(out, columns=["task", "method_tag", "lr", "score", "grid", "at_edge", "widen", "flat"])
