@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -29,7 +31,9 @@
 #   (`python -m neuroada.estimator --fits`);
 # - `memory_validation.png`: the estimator against measured steps of a small model, with and without
 #   checkpointing;
-# - `memory_runs.png`: measured peak memory of every run record.
+# - `memory_runs.png`: measured peak memory of every run record;
+# - `cuda_validation.png`, `cuda_bench.png` and the `cuda_*` tables: what `experiments/cuda/check.sh` measured on a
+#   GPU (`results/cuda/`), when it is there: the estimator against measured CUDA steps, and the benchmark.
 #
 # Roots: `NEUROADA_RESULTS` (default: the repository's `results/`), or `NEUROADA_MEMORY`,
 # `NEUROADA_RUNS`, `NEUROADA_TABLES`, `NEUROADA_FIGURES`.
@@ -38,9 +42,12 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from neuroada.analysis import checkpointing_table, fits_display, result_paths, runs_frame, select_setting, write_memory_tables
-from neuroada.analysis.plots import (plot_checkpointing, plot_fits, plot_memory_by_method, plot_memory_vs_k, plot_run_memory,
+from neuroada.analysis import (checkpointing_table, fits_display, result_paths, runs_frame, select_setting, validation_table,
+                               write_memory_tables)
+from neuroada.analysis.bench import bench_frame, write_bench_table
+from neuroada.analysis.plots import (plot_bench, plot_checkpointing, plot_fits, plot_memory_by_method, plot_memory_vs_k, plot_run_memory,
                                      plot_validation)
+from neuroada.analysis.study_report import write_table
 
 paths = result_paths()
 BAR_K = 20  # k of the sparse methods in the stacked bars and the table
@@ -110,6 +117,30 @@ if not validation.empty:
 runs = runs_frame(paths.runs)
 print(plot_run_memory(runs, paths.figures / "memory_runs.png"))
 runs[["model", "task", "method_tag", "seed", "peak_memory_bytes", "peak_memory_kind"]]
+
+# %% [markdown]
+# ## Measured on a GPU (`results/cuda/`, written by `experiments/cuda/check.sh`)
+#
+# The estimator's validation repeated on CUDA (`torch.cuda.max_memory_allocated` against the estimate), and the
+# benchmark in bf16: a SmolLM2-shaped model and LLaMA-7B-shaped layers, every method's step time over the frozen
+# backbone's in the same process.
+
+# %%
+cuda_validation_csv = paths.cuda / "validation.csv"
+if cuda_validation_csv.exists():
+    cuda_validation = pd.read_csv(cuda_validation_csv)
+    print(plot_validation(cuda_validation, paths.figures / "cuda_validation.png"))
+    for p in write_table(paths.tables, "cuda_validation", validation_table(cuda_validation),
+                         "Estimated vs measured peak of one training step on CUDA (torch.cuda.max_memory_allocated)"):
+        if p.suffix == ".md":
+            display(Markdown(p.read_text()))
+cuda_bench_files = sorted(paths.cuda.glob("bench_*.json"))
+if cuda_bench_files:
+    cuda_bench = bench_frame(cuda_bench_files)
+    print(plot_bench(cuda_bench, paths.figures / "cuda_bench.png"))
+    for p in write_bench_table(cuda_bench, paths.tables, "cuda_bench", "Benchmark on a GPU"):
+        if p.suffix == ".md":
+            display(Markdown(p.read_text()))
 
 # %% [markdown]
 # ## Tables

@@ -20,6 +20,8 @@ EXPECTED = {
     + ["tables/runs.md", "tables/runs.tex", "figures/scores_commonsense.png", "figures/scores_math.png"],
     "memory": [f"figures/memory_{kind}_{m}.png" for kind in ("by_method", "vs_k", "by_method_ckpt") for m in ("llama-7b", "llama3-8b")]
     + ["figures/memory_validation.png", "figures/memory_runs.png", "figures/memory_checkpointing.png", "figures/memory_fits.png"]
+    + ["figures/cuda_validation.png", "figures/cuda_bench.png", "tables/cuda_bench.csv"]
+    + [f"tables/cuda_{name}.{ext}" for name in ("validation", "bench") for ext in ("md", "tex")]
     + [f"tables/memory{name}.{ext}" for name in ("", "_validation", "_ckpt", "_checkpointing", "_fits") for ext in ("md", "tex")],
     "glue_study": [f"tables/glue_study_main.{ext}" for ext in ("md", "tex", "csv")]
     + ["tables/glue_study_lr.md", "tables/glue_study_lr.csv", "tables/glue_study_intervals.md", "tables/glue_study_intervals.csv",

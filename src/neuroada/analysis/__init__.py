@@ -2,7 +2,7 @@
 
 Roots come from the environment so that notebooks and tests can point them elsewhere:
 `NEUROADA_RESULTS` (default: the repository's `results/`), and optionally `NEUROADA_RUNS`,
-`NEUROADA_REFERENCE`, `NEUROADA_MEMORY`, `NEUROADA_TABLES`, `NEUROADA_FIGURES` for the sub-folders.
+`NEUROADA_REFERENCE`, `NEUROADA_MEMORY`, `NEUROADA_TABLES`, `NEUROADA_FIGURES`, `NEUROADA_CUDA` for the sub-folders.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class ResultPaths:
     memory: Path
     tables: Path
     figures: Path
+    cuda: Path
 
 
 def result_paths(root: str | Path | None = None) -> ResultPaths:
@@ -32,7 +33,8 @@ def result_paths(root: str | Path | None = None) -> ResultPaths:
     root = Path(root or os.environ.get("NEUROADA_RESULTS") or REPO_ROOT / "results").expanduser().resolve()
     env = lambda name, default: Path(os.environ[name]).expanduser().resolve() if os.environ.get(name) else root / default  # noqa: E731
     return ResultPaths(root=root, runs=env("NEUROADA_RUNS", "runs"), reference=env("NEUROADA_REFERENCE", "reference"),
-                       memory=env("NEUROADA_MEMORY", "memory"), tables=env("NEUROADA_TABLES", "tables"), figures=env("NEUROADA_FIGURES", "figures"))
+                       memory=env("NEUROADA_MEMORY", "memory"), tables=env("NEUROADA_TABLES", "tables"), figures=env("NEUROADA_FIGURES", "figures"),
+                       cuda=env("NEUROADA_CUDA", "cuda"))
 
 
 __all__ = [

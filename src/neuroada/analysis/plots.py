@@ -226,3 +226,30 @@ def plot_suite_scores(table: pd.DataFrame, path: str | Path, title: str = "") ->
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
+
+
+def plot_bench(frame: pd.DataFrame, path: str | Path) -> Path:
+    """One row of panels per benchmarked shape (`analysis.bench.bench_frame`): the step time over the frozen
+    backbone's (left) and the peak memory (right), one bar per method and k."""
+    shapes = list(dict.fromkeys(frame["shape"]))
+    fig, axes = plt.subplots(len(shapes), 2, figsize=(12, 0.32 * len(frame) + 1.5 * len(shapes)), squeeze=False)
+    for (ax_t, ax_m), shape in zip(axes, shapes):
+        df = frame[frame["shape"] == shape]
+        labels = [m if pd.isna(k) else (f"{m} r={int(r)}" if not pd.isna(r) else f"{m} k={int(k)}")
+                  for m, k, r in zip(df["method"], df["k"], df["r"])]
+        colors = [METHOD_STYLES.get(m.split("[")[0], ("#999999",))[0] for m in df["method"]]
+        y = list(range(len(df)))[::-1]
+        ax_t.barh(y, df["ratio_to_frozen"], color=colors)
+        ax_t.axvline(1.0, color="black", lw=0.8)
+        ax_t.set_yticks(y, labels, fontsize=7)
+        ax_t.set_xlabel("step time / frozen backbone's (same process)", fontsize=8)
+        ax_t.set_title(shape, fontsize=9, loc="left")
+        ax_m.barh(y, df["peak_mib"], color=colors)
+        ax_m.set_yticks(y, [""] * len(y))
+        ax_m.set_xlabel(f"peak memory (MiB, {df['peak_kind'].iloc[0]})", fontsize=8)
+        for ax in (ax_t, ax_m):
+            ax.grid(axis="x", alpha=0.3)
+    devices = ", ".join(sorted({str(d) for d in frame["device"].dropna()}))
+    fig.suptitle(f"One training step per method, measured ({devices}, {', '.join(sorted(set(frame['dtype'].dropna())))})", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.98))
+    return _save(fig, path)
