@@ -135,3 +135,25 @@ def test_glue_study_gives_each_task_its_step_budget(hydra_conf):
         assert (cfg.trainer.max_steps, cfg.trainer.eval_steps) == budgets[cfg.task.name], cmd
         seen.add(cfg.task.name)
     assert seen == set(budgets)
+
+
+@pytest.mark.integration
+def test_decoder_study_commonsense_trains_a_full_epoch_of_at_least_100_steps(hydra_conf, data_dir):
+    """Issue 13 asks for >= 100 training steps: the cs-tune jobs' subsample, less the examples whose prompt fills
+    max_length (dropped by tokenize_for_causal_lm), must give 100 batches, the same for every job."""
+    import math
+
+    from neuroada.models import load_tokenizer
+    from neuroada.tasks import load_task
+    from neuroada.tasks.datasets import tokenize_for_causal_lm
+
+    jobs = [c for c in _launcher_commands() if "output_root=results/runs/decoder_study" in c and "task=commonsense15k_study" in c]
+    cfgs = [compose("config", overrides=[o if "," not in o else o.split(",")[0] for o in cmd]) for cmd in jobs]
+    settings = {(c.task.max_train_samples, c.trainer.batch_size, c.trainer.max_length, c.trainer.epochs, c.trainer.max_steps) for c in cfgs}
+    assert len(settings) == 1, settings  # one protocol for every method
+    cfg = cfgs[0]
+    task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
+    task = load_task({**task_cfg, "eval_sets": {"validation": task_cfg["eval_sets"]["validation"]}}, data_dir)
+    features = tokenize_for_causal_lm(task.train, load_tokenizer(cfg.model), cfg.trainer.max_length, cfg.task.prompt_template)
+    assert len(task.train) == cfg.task.max_train_samples
+    assert math.ceil(len(features) / cfg.trainer.batch_size) * cfg.trainer.epochs == 100 and cfg.trainer.max_steps == -1
