@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -37,7 +39,7 @@ import time
 
 from IPython.display import Markdown, display
 
-from neuroada.analysis import load_records, result_paths
+from neuroada.analysis import result_paths
 from neuroada.analysis import stats
 from neuroada.analysis import study_report as sr
 
@@ -54,13 +56,9 @@ print("study records:", STUDY)
 # (task, method, seed). Tuning runs at the other lrs are discarded from every table except the lr table.
 
 # %%
-records = load_records(STUDY)
-chosen = sr.chosen_lrs(records, spec)
-ledger = sr.run_ledger(records, chosen, spec)
-incomplete = sr.incomplete_runs(STUDY)
-summary = sr.ledger_summary(ledger, incomplete)
+runs = sr.load_study(STUDY, spec)
+records, chosen, summary, counted = runs.records, runs.chosen, runs.summary, runs.counted
 print(summary)
-counted = [rec for rec, keep in zip(records, ledger["counted"]) if keep] if len(ledger) else []
 scores = sr.scores_frame(counted)
 heads = sr.head_params(scores)
 print("classification head parameters per task:", heads)
@@ -80,9 +78,9 @@ display(Markdown((paths.tables / "glue_study_lr.md").read_text()))
 # %%
 main = sr.main_table(scores, spec, heads)
 note = sr.MAIN_NOTE.format(avg=spec.suite_label) + f" Runs: {summary}"
-sr.write_table(paths.tables, "glue_study_main", sr.display_method_rows(main, spec.tasks, spec),
+sr.write_table(paths.tables, "glue_study_main", sr.display_method_rows(main, spec.columns, spec),
                "GLUE study, MiniLM-L6: the main comparison (primary metric x 100, mean ± std over seeds)", note,
-               latex=sr.display_method_rows(main, spec.tasks, spec, latex=True), csv=main)
+               latex=sr.display_method_rows(main, spec.columns, spec, latex=True), csv=main)
 display(Markdown((paths.tables / "glue_study_main.md").read_text()))
 
 # %% [markdown]
@@ -94,8 +92,7 @@ display(Markdown((paths.tables / "glue_study_main.md").read_text()))
 items = stats.collect_items(r for r in counted if r["method_tag"] in spec.table_tags)
 rows = sr.interval_rows(items, spec)
 iv_long, iv_display = sr.intervals_frame(rows, spec)
-iv_note = sr.INTERVALS_NOTE.format(avg=spec.suite_label, n_boot=spec.n_boot, margin=spec.margin, thr=spec.threshold,
-                                   seeds=",".join(map(str, spec.seeds)))
+iv_note = sr.intervals_note(spec)
 sr.write_table(paths.tables, "glue_study_intervals", iv_display, "GLUE study: paired differences of the GLUE average (points) and claim verdicts",
                iv_note, csv=iv_long, formats=("md",))
 claims = sr.claim_sentences(rows, spec)

@@ -157,3 +157,35 @@ def test_decoder_study_commonsense_trains_a_full_epoch_of_at_least_100_steps(hyd
     features = tokenize_for_causal_lm(task.train, load_tokenizer(cfg.model), cfg.trainer.max_length, cfg.task.prompt_template)
     assert len(task.train) == cfg.task.max_train_samples
     assert math.ceil(len(features) / cfg.trainer.batch_size) * cfg.trainer.epochs == 100 and cfg.trainer.max_steps == -1
+
+
+def test_decoder_seed_phase_runs_dora_at_loras_choice_and_scores_the_untrained_model_once(hydra_conf, tmp_path):
+    """cs-seeds: DoRA at LoRA's chosen lr, its first seed with eval_before=true (the floor of C3), the others
+    without; every other tuned method at its own choice. The jobs compose."""
+    import json
+    import os
+    import shlex
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    grids = {"neuroada-k20": (1e-3, 3e-3, 1e-2), "neuroada-k1": (3e-3, 1e-2, 3e-2), "lora-rmatchk20": (3e-4, 1e-3, 3e-3), "full": (1e-5, 3e-5)}
+    for tag, grid in grids.items():
+        for i, lr in enumerate(grid):
+            d = tmp_path / f"{tag}_{i}"
+            d.mkdir()
+            (d / "record.json").write_text(json.dumps({
+                "run_id": d.name, "status": "completed", "seed": 1, "task": "commonsense15k", "method_tag": tag, "primary_metric": "accuracy",
+                "config": {"trainer": {"lr": lr}}, "metrics": {"validation": {"accuracy": 0.5 + 0.1 * (i == 1)}}}))
+    env = {"DRY_RUN": "1", "PATH": os.environ["PATH"], "OUT": str(tmp_path), "PY": str(Path(os.sys.executable))}
+    out = subprocess.run(["bash", "experiments/decoder_study/run.sh", "cs-seeds"], cwd=repo, env=env, capture_output=True, text=True, check=True)
+    cmds = [shlex.split(line.split(" -m ", 1)[1]) for line in out.stdout.splitlines() if " src/run.py -m " in line]
+    dora = [c for c in cmds if "method=dora" in c]
+    assert [(o for o in c if o.startswith("seed=")).__next__() for c in dora] == ["seed=1", "seed=2"]
+    assert all("trainer.lr=0.001" in c for c in dora)
+    assert ["eval_before=true" in c for c in dora] == [True, False] and "eval_before=false" in dora[1]
+    for tag, lr in (("method.k=20", "0.003"), ("method.k=1", "0.01"), ("method=full", "3e-05")):
+        job = [c for c in cmds if tag in c and "method=dora" not in c]
+        assert len(job) == 1 and f"trainer.lr={lr}" in job[0] and "seed=1,2" in job[0], (tag, job)
+    for cmd in cmds:
+        cfg = compose("config", overrides=[o if "," not in o else o.split(",")[0] for o in cmd])
+        assert cfg.eval_before == ("eval_before=true" in cmd)

@@ -10,7 +10,7 @@ import pytest
 from nbclient import NotebookClient
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-from fixture_results import make_fixture_results, make_glue_study_fixture  # noqa: E402
+from fixture_results import make_decoder_study_fixture, make_fixture_results, make_glue_study_fixture  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -27,6 +27,9 @@ EXPECTED = {
     + ["tables/glue_study_lr.md", "tables/glue_study_lr.csv", "tables/glue_study_intervals.md", "tables/glue_study_intervals.csv",
        "tables/glue_study_claims.md", "tables/glue_study_selection.md", "tables/glue_study_selection.tex",
        "figures/glue_study_frontier.png", "figures/glue_study_curves.png"],
+    "decoder_study": [f"tables/decoder_study_{name}.{ext}" for name in ("main", "paper") for ext in ("md", "tex")]
+    + ["tables/decoder_study_main.csv", "tables/decoder_study_lr.md", "tables/decoder_study_intervals.md", "tables/decoder_study_claims.md",
+       "figures/decoder_study_frontier.png", "figures/decoder_study_curves.png"],
 }
 
 
@@ -34,6 +37,7 @@ EXPECTED = {
 def results(tmp_path_factory) -> Path:
     root = make_fixture_results(tmp_path_factory.mktemp("results"))
     make_glue_study_fixture(root)  # runs/glue_study: the GLUE study's synthetic records
+    make_decoder_study_fixture(root)  # runs/decoder_study: the decoder study's
     return root
 
 

@@ -54,10 +54,16 @@ TUNED=(neuroada20 neuroada1 lora full)
 TASK_CONFIG=([commonsense15k]=commonsense15k_study [math10k]=math10k_study)
 DORA="method=dora ++method.r=match ++method.k_match=20"
 
-dora_jobs() {  # DoRA at LoRA's chosen lr (said in the results)
-  local task=$1 seeds=$2 lr
+# DoRA at LoRA's chosen lr (said in the results). Its first seed also evaluates before training
+# (eval_before=true): every adapter starts as the untrained model, so that pass scores the floor of C3
+# (`untrained` in the tables) on the same test items, once; greedy decoding makes it the same for every seed.
+dora_jobs() {
+  local task=$1 seeds=$2 lr first
   lr=$(chosen "$(record_of "$task")" lora-rmatchk20)
-  if [ -n "$lr" ]; then job "${BASE[*]} $(on_task "$task") seed=$seeds $DORA trainer.lr=$lr"; else echo "skip dora: LoRA not tuned yet" >&2; fi
+  if [ -z "$lr" ]; then echo "skip dora: LoRA not tuned yet" >&2; return; fi
+  first=${seeds%%,*}
+  job "${BASE[*]/eval_before=false/eval_before=true} $(on_task "$task") seed=$first $DORA trainer.lr=$lr"
+  [ "$seeds" = "$first" ] || job "${BASE[*]} $(on_task "$task") seed=${seeds#*,} $DORA trainer.lr=$lr"
 }
 
 case "${1:-}" in

@@ -26,9 +26,9 @@ from typing import Iterable, Mapping, Sequence
 import pandas as pd
 
 from . import stats
-from .records import benchmark_name
+from .records import benchmark_name, load_records
 from .study import choose_lr, selection_scores
-from .tables import method_label, render_latex, render_markdown, task_label
+from .tables import method_label, model_label, render_latex, render_markdown, task_label
 
 NOT_RUN = "not run yet"
 MISSING = "–"
@@ -46,7 +46,7 @@ class Comparison:
 class StudySpec:
     name: str
     suite_label: str  # "GLUE avg"
-    tasks: tuple  # training tasks (record["task"]), in column order
+    tasks: tuple  # training tasks (record["task"]); also the table's columns unless `benchmarks` is given
     seeds: tuple  # the seeds every main cell needs
     main: tuple  # method tags of the main table, in row order
     reference: str  # the method the main claims are about (NeuroAda k=20)
@@ -60,13 +60,26 @@ class StudySpec:
     curves: tuple = ()  # tags of the eval-curve figure
     reference_lines: tuple = ()  # tags drawn as horizontal lines on the frontier (floor, ceiling)
     inherit_lr: tuple = ()  # (regex, parent tag): ablation arms run at their parent's chosen lr
+    reference_suite: str = ""  # the suite of results/reference whose reported rows sit beside ours
+    reuses_lr: tuple = ()  # main-table tags that are not tuned but take their parent's (inherit_lr) choice
+    benchmarks: tuple = ()  # the reported test sets when they are not the training tasks (a decoder's eight commonsense sets)
+    floor_from_before: str = ""  # a tag for the untrained model, scored from the runs' `before` evaluation (eval_before=true)
     tune_seed: int = 1
     grid_size: int = 3  # lrs per tuned method
+    grid_sizes: Mapping = field(default_factory=dict)  # tag -> its own grid size (the decoder study's full FT: 2)
     margin: float = 1.0  # C1 non-inferiority margin, points
     threshold: float = 0.9  # C3: the share of k=20's gain that k=1 must keep
     n_boot: int = 2000
     rng_seed: int = 0
     claim_text: Mapping = field(default_factory=dict)
+
+    def grid_of(self, tag: str) -> int:
+        return self.grid_sizes.get(tag, self.grid_size)
+
+    @property
+    def columns(self) -> tuple:
+        """The benchmarks the average is taken over: `benchmarks`, else the training tasks (GLUE: one test set each)."""
+        return self.benchmarks or self.tasks
 
     @property
     def table_tags(self) -> set:
@@ -103,6 +116,35 @@ GLUE_STUDY = StudySpec(
         "C1": "NeuroAda matches or beats LoRA, DoRA and full fine-tuning at equal or fewer trainable parameters",
         "C2": "magnitude-based selection beats reverse, random and gradient-based selection",
         "C3": "a very small k (k=1) keeps most of k=20's accuracy",
+    },
+)
+
+COMMONSENSE_SETS = ("boolq", "piqa", "siqa", "hellaswag", "winogrande", "arc_easy", "arc_challenge", "obqa")
+DORA, UNTRAINED = "dora-rmatchk20", "untrained"
+DECODER_STUDY = StudySpec(  # experiments/decoder_study, commonsense (issue 13): no selection ablation, so no C2
+    name="decoder_study",
+    suite_label="Commonsense avg",
+    tasks=("commonsense15k",),
+    benchmarks=COMMONSENSE_SETS,
+    seeds=(1, 2),
+    reference=K20,
+    main=(K20, K1, LORA, DORA, "full", "masked-k20", UNTRAINED),
+    c1=(Comparison("C1", K20, LORA), Comparison("C1", K20, DORA), Comparison("C1", K20, "full"), Comparison("C1", K20, "masked-k20")),
+    c1_core=(LORA, DORA, "full"),
+    c2=(),
+    c3=(K1, K20, UNTRAINED),
+    context=(Comparison("context", K20, UNTRAINED), Comparison("context", K20, K1)),
+    frontier=(("NeuroAda (k)", r"neuroada-k(\d+)", "k={}"), ("LoRA (r)", r"lora-r(\d+|matchk\d+)", "r={}")),
+    curves=(K20, LORA),
+    reference_lines=(UNTRAINED, "full"),
+    inherit_lr=((r"dora-r\w+", LORA),),
+    reuses_lr=(DORA,),
+    grid_sizes={"full": 2},
+    floor_from_before=UNTRAINED,
+    reference_suite="commonsense",
+    claim_text={
+        "C1": "NeuroAda matches or beats LoRA, DoRA and full fine-tuning at equal or fewer trainable parameters",
+        "C3": "a very small k (k=1) keeps most of k=20's accuracy (its gain over the untrained model)",
     },
 )
 
@@ -154,7 +196,7 @@ def chosen_lrs(records: Sequence[Mapping], spec: StudySpec) -> pd.DataFrame:
 
     for task, tag in pairs:
         parent = next((p for rx, p in spec.inherit_lr if re.fullmatch(rx, tag) and p != tag), None)
-        tuned_own = (task, tag) in own and (len(own[(task, tag)].grid) >= 2 or tag in spec.main or parent is None)
+        tuned_own = (task, tag) in own and tag not in spec.reuses_lr and (len(own[(task, tag)].grid) >= 2 or tag in spec.main or parent is None)
         if tuned_own:
             rows.append(own_row(task, tag))
         elif parent is not None and (task, parent) in own:
@@ -199,6 +241,26 @@ def run_ledger(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec
     return ledger
 
 
+@dataclass
+class StudyRuns:
+    records: list
+    chosen: pd.DataFrame
+    ledger: pd.DataFrame
+    incomplete: list
+    summary: str
+    counted: list  # the records that count (completed, at the chosen lr, the latest of their cell)
+
+
+def load_study(root: str | Path, spec: StudySpec) -> StudyRuns:
+    """Every record under `root`, the lr choices, the ledger of which runs count, and its one-line summary."""
+    records = load_records(root)
+    chosen = chosen_lrs(records, spec)
+    ledger = run_ledger(records, chosen, spec)
+    incomplete = incomplete_runs(root)
+    counted = [rec for rec, keep in zip(records, ledger["counted"]) if keep] if len(ledger) else []
+    return StudyRuns(records, chosen, ledger, incomplete, ledger_summary(ledger, incomplete), counted)
+
+
 def incomplete_runs(root: str | Path) -> list[str]:
     """Run folders under `root` without a record (running, interrupted, or failed before writing one)."""
     root = Path(root)
@@ -222,6 +284,23 @@ def ledger_summary(ledger: pd.DataFrame, incomplete: Sequence[str] = ()) -> str:
 
 # ---------------------------------------------------------------------------------------------------------
 # scores
+
+
+def floor_records(records: Sequence[Mapping], spec: StudySpec) -> list[dict]:
+    """The untrained model as a method of its own (`spec.floor_from_before`): the earliest completed run that
+    evaluated before training (`metrics_before` on every column) stands for it at each of `spec.seeds`, its
+    `before` scores and predictions as that run's `after` ones. Greedy decoding of the same fixed test items
+    gives the same answers whatever the run's seed, so one evaluation serves every seed. [] when none has one."""
+    if not spec.floor_from_before:
+        return []
+    done = sorted((r for r in records if r.get("status") == "completed" and r.get("task") in spec.tasks
+                   and set(spec.columns) <= set(r.get("metrics_before") or {})), key=lambda r: str(r.get("created", "")))
+    if not done:
+        return []
+    base = done[0]
+    return [{**base, "method_tag": spec.floor_from_before, "method": spec.floor_from_before, "seed": seed, "trainable_params": 0,
+             "metrics": base["metrics_before"], "metrics_before": None, "run_id": f"{base.get('run_id')}:before"}
+            for seed in spec.seeds]
 
 
 def scores_frame(records: Iterable[Mapping], eval_sets: Iterable[str] | None = None) -> pd.DataFrame:
@@ -251,9 +330,12 @@ def suite_averages(scores: pd.DataFrame, benchmarks: Sequence[str]) -> pd.DataFr
 
 def head_params(scores: pd.DataFrame, head_tag: str = HEAD) -> dict:
     """task -> parameters of the classification head: the head-only runs' trainable count, else
-    hidden x labels + labels (HIDDEN_SIZE) for a known model."""
+    hidden x labels + labels (HIDDEN_SIZE) for a known model; 0 for a generation task (no labels, no head)."""
     out = {}
     for task, g in scores.groupby("task"):
+        if g["num_labels"].isna().all() and g["model"].notna().all():
+            out[task] = 0
+            continue
         h = g.loc[g["method_tag"] == head_tag, "trainable_params"].dropna()
         if len(h):
             out[task] = int(h.mode().iloc[0])
@@ -333,7 +415,7 @@ def display_method_rows(rows: pd.DataFrame, benchmarks: Sequence[str], spec: Stu
 
 
 def main_table(scores: pd.DataFrame, spec: StudySpec, heads: Mapping) -> pd.DataFrame:
-    return method_rows(scores, spec.main, spec.tasks, heads)
+    return method_rows(scores, spec.main, spec.columns, heads)
 
 
 MAIN_NOTE = ("Primary metric x 100 on the test half of each seed's re-split dev set (MCC for CoLA, Pearson for STS-B, "
@@ -344,6 +426,43 @@ MAIN_NOTE = ("Primary metric x 100 on the test half of each seed's re-split dev 
              "An undefined correlation (constant predictions) counts as 0.")
 
 
+TRACKED = ("accounted", "parameters", "gradients", "optimizer_state", "activations")
+
+
+def tracked_memory(records: Iterable[Mapping], tags: Sequence[str]) -> pd.DataFrame:
+    """Per method tag: the tracked training peak of its runs (`peak_memory.tracked_bytes`: parameters, gradients,
+    optimizer state and saved activations at the step's peak; `accounted` = their sum), mean over runs, in GB."""
+    rows = []
+    for tag in tags:
+        runs = [(r.get("peak_memory") or {}).get("tracked_bytes") for r in records if r.get("method_tag") == tag]
+        runs = [t for t in runs if t]
+        row = {"method_tag": tag, "runs": len(runs)}
+        for key in TRACKED:
+            vals = [t[key] for t in runs if t.get(key) is not None]
+            row[f"{key}_gb"] = sum(vals) / len(vals) / 1e9 if vals else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["method_tag", "runs", *(f"{k}_gb" for k in TRACKED)])
+
+
+def paper_table(main: pd.DataFrame, reference: pd.DataFrame, spec: StudySpec, model: str, memory: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The paper's layout: the reported rows of `reference` (other models, `kind` = reported) for the study's
+    suite, then ours (mean over seeds) on `model`, each labelled with its source; per benchmark and the average."""
+    cols = ["Model", "Method", "Source", *(task_label(b) for b in spec.columns), spec.suite_label, "Tracked peak (GB)"]
+    out = []
+    ref = reference[(reference["suite"] == spec.reference_suite) & (reference["kind"] == "reported")]
+    for (ref_model, tag), g in ref.groupby(["model", "method_tag"], sort=False):
+        vals = dict(zip(g["task"], g["value"]))
+        out.append({"Model": model_label(ref_model), "Method": method_label(tag), "Source": "reported",
+                    **{task_label(b): _num(vals.get(b, math.nan)) for b in spec.columns}, spec.suite_label: _num(vals.get("avg", math.nan)),
+                    "Tracked peak (GB)": MISSING})
+    mem = {} if memory is None else {r.method_tag: r.accounted_gb for r in memory.itertuples(index=False)}
+    for r in main.to_dict("records"):
+        out.append({"Model": model_label(model), "Method": r["method"], "Source": f"ours ({r['n_seeds']} seeds)" if r["n_seeds"] else "ours",
+                    **{task_label(b): _pm(r[f"{b}_mean"], math.nan, r[f"{b}_n"]) for b in spec.columns},
+                    spec.suite_label: _pm(r["avg_mean"], r["avg_std"], r["n_seeds"]) if r["n_seeds"] else NOT_RUN,
+                    "Tracked peak (GB)": _num(mem.get(r["method_tag"], math.nan), ".2f")})
+    return pd.DataFrame(out, columns=cols)
+
 # ---------------------------------------------------------------------------------------------------------
 # learning rates
 
@@ -353,7 +472,7 @@ def lr_table(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec) 
     selection-set score (primary x 100, the run at the tuning seed) of each lr, the choice and the edge flag."""
     scores = selection_scores([r for r in records if r.get("status") == "completed"], seed=spec.tune_seed)
     long_rows, disp = [], []
-    tuned_tags = list(spec.main) + sorted(t for t in set(chosen.loc[chosen["source"] == "tuned", "method_tag"]) - set(spec.main)
+    tuned_tags = [t for t in spec.main if t not in spec.reuses_lr and t != spec.floor_from_before] + sorted(t for t in set(chosen.loc[chosen["source"] == "tuned", "method_tag"]) - set(spec.main)
                                            if len(set(scores.loc[scores["method_tag"] == t, "lr"])) >= 2)
     for tag in tuned_tags:
         for task in spec.tasks:
@@ -373,12 +492,12 @@ def lr_table(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec) 
                 cells.append(f"{fmt_lr(r.lr)}: {_num(sc)}" + ("*" if is_chosen else ""))
                 long_rows.append({"task": task, "method_tag": tag, "lr": r.lr, "selection_score": sc, "chosen": is_chosen,
                                   "at_edge": bool(c.at_edge), "widen": c.widen if c.widen is not None else math.nan,
-                                  "grid_complete": len(g) >= spec.grid_size, "status": "tuned"})
+                                  "grid_complete": len(g) >= spec.grid_of(tag), "status": "tuned"})
             edge = f"yes: widen to {fmt_lr(c.widen)}" if c.at_edge else "no"
             if c.flat:
                 edge = f"flat (every lr scored the same): widen to {fmt_lr(c.widen)}"
-            if len(g) < spec.grid_size:
-                edge += f" ({len(g)} of {spec.grid_size} lrs run)"
+            if len(g) < spec.grid_of(tag):
+                edge += f" ({len(g)} of {spec.grid_of(tag)} lrs run)"
             disp.append({"Task": task_label(task), "Method": method_label(tag), "Grid (selection-set score)": ", ".join(cells),
                          "Chosen lr": fmt_lr(c.lr), "Edge": edge})
     return pd.DataFrame(long_rows), pd.DataFrame(disp, columns=["Task", "Method", "Grid (selection-set score)", "Chosen lr", "Edge"])
@@ -407,7 +526,7 @@ class IntervalRow:
 
 
 def _bootstrap_groups(items: Mapping, spec: StudySpec, methods: Sequence[str]) -> stats.SuiteBootstrap:
-    return stats.bootstrap_averages(items, methods, benchmarks=spec.tasks, seeds=spec.seeds, n_boot=spec.n_boot, rng_seed=spec.rng_seed)
+    return stats.bootstrap_averages(items, methods, benchmarks=spec.columns, seeds=spec.seeds, n_boot=spec.n_boot, rng_seed=spec.rng_seed)
 
 
 def interval_rows(items: Mapping, spec: StudySpec) -> list[IntervalRow]:
@@ -417,7 +536,7 @@ def interval_rows(items: Mapping, spec: StudySpec) -> list[IntervalRow]:
     have = {(m, s, b) for (m, s, b) in items}
     comparisons = [*spec.c1, *spec.c2, *spec.context]
     needed = sorted({m for c in comparisons for m in (c.a, c.b)} | set(spec.c3))
-    complete = [m for m in needed if all((m, s, b) in have for s in spec.seeds for b in spec.tasks)]
+    complete = [m for m in needed if all((m, s, b) in have for s in spec.seeds for b in spec.columns)]
     joint = _bootstrap_groups(items, spec, complete) if complete else None
     rows = []
 
@@ -444,7 +563,7 @@ def intervals_frame(rows: Sequence[IntervalRow], spec: StudySpec) -> tuple[pd.Da
         iv = r.interval
         ok = iv is not None and iv.ok
         fmt = ".3f" if r.units == "ratio" else ".2f"
-        missing = stats.format_missing(iv.missing, spec.seeds, spec.tasks) if iv is not None and iv.missing else ""
+        missing = stats.format_missing(iv.missing, spec.seeds, spec.columns) if iv is not None and iv.missing else ""
         long.append({"claim": r.claim, "comparison": r.label, "a": r.a, "b": r.b, "units": r.units,
                      "estimate": iv.estimate if ok else math.nan, "low": iv.low if ok else math.nan, "high": iv.high if ok else math.nan,
                      "seeds": ",".join(map(str, iv.seeds)) if iv is not None else "", "n_boot": iv.n_boot if iv is not None else 0,
@@ -461,15 +580,20 @@ def intervals_frame(rows: Sequence[IntervalRow], spec: StudySpec) -> tuple[pd.Da
     return pd.DataFrame(long), disp
 
 
-INTERVALS_NOTE = ("Difference: {avg} of the first method minus that of the second, in points (primary metric x 100), averaged "
-                  "over the seeds; 95 % percentile interval of {n_boot} paired bootstrap replicates (seeds resampled with "
-                  "replacement, then each seed's test items per task, the same items for both methods; MCC and Pearson "
-                  "recomputed on each resample). C3's row is a ratio: the share of NeuroAda k=20's gain over head-only training "
-                  "that k=1 keeps. Rules: C1 supported if the lower bound > -{margin:g} (non-inferior within {margin:g} point), "
-                  "not supported if the upper bound < 0 (and the lower <= -{margin:g}), else undecided; C2 supported if the lower "
-                  "bound > 0, not supported if the upper < 0, else undecided; C3 supported if the ratio's lower bound >= {thr:g}, "
-                  "not supported if its upper bound < {thr:g}, undecided otherwise or when k=20 does not clearly beat head only. "
-                  "Any missing run (of seeds {seeds} x the five tasks) makes a verdict undecided. Context rows have no verdict.")
+def intervals_note(spec: StudySpec) -> str:
+    """The note under the intervals table: what a difference is, how it is resampled, and the verdict rules."""
+    floor = method_label(spec.c3[2]) if spec.c3 else "the floor"
+    cells = f"the {len(spec.columns)} {'test sets' if spec.benchmarks else 'tasks'}"
+    c2 = ("C2 supported if the lower bound > 0, not supported if the upper < 0, else undecided; " if spec.c2 else "")
+    return (f"Difference: {spec.suite_label} of the first method minus that of the second, in points (primary metric x 100), "
+            f"averaged over the seeds; 95 % percentile interval of {spec.n_boot} paired bootstrap replicates (seeds resampled with "
+            "replacement, then each seed's test items per benchmark, the same items for both methods; each benchmark's metric, "
+            f"MCC and Pearson included, recomputed on each resample). C3's row is a ratio: the share of NeuroAda k=20's gain over "
+            f"{floor} that k=1 keeps. Rules: C1 supported if the lower bound > -{spec.margin:g} (non-inferior within {spec.margin:g} "
+            f"point), not supported if the upper bound < 0 (and the lower <= -{spec.margin:g}), else undecided; {c2}C3 supported if "
+            f"the ratio's lower bound >= {spec.threshold:g}, not supported if its upper bound < {spec.threshold:g}, undecided "
+            f"otherwise or when k=20 does not clearly beat {floor}. Any missing run (of seeds {','.join(map(str, spec.seeds))} x "
+            f"{cells}) makes a verdict undecided. Context rows have no verdict.")
 
 
 def _row_text(r: IntervalRow, with_verdict: bool = True) -> str:
@@ -488,7 +612,7 @@ def _row_text(r: IntervalRow, with_verdict: bool = True) -> str:
 
 def _missing_text(rows: Sequence[IntervalRow], spec: StudySpec) -> str:
     triples = list(dict.fromkeys(t for r in rows if r.interval is not None for t in r.interval.missing))
-    return stats.format_missing(triples, spec.seeds, spec.tasks) if triples else ""
+    return stats.format_missing(triples, spec.seeds, spec.columns) if triples else ""
 
 
 def claim_sentences(rows: Sequence[IntervalRow], spec: StudySpec) -> dict[str, tuple[str, str]]:
@@ -505,9 +629,10 @@ def claim_sentences(rows: Sequence[IntervalRow], spec: StudySpec) -> dict[str, t
               + ("; beside it, " + ", ".join(f"{method_label(r.a)} minus {method_label(r.b)} {_row_text(r)}" for r in rest) if rest else ""))
     out["C1"] = (status, _sentence("C1", status, spec, detail, core))
     c2 = [r for r in rows if r.claim == "C2"]
-    status = stats.combine_verdicts([r.verdict for r in c2])
-    detail = (f"{spec.suite_label} of {method_label(c2[0].a)} minus " + ", minus ".join(f"{method_label(r.b)} {_row_text(r)}" for r in c2)) if c2 else "no comparison defined"
-    out["C2"] = (status, _sentence("C2", status, spec, detail, c2))
+    if spec.c2:  # a study without a selection ablation (the decoder study) makes no C2 statement
+        status = stats.combine_verdicts([r.verdict for r in c2])
+        detail = (f"{spec.suite_label} of {method_label(c2[0].a)} minus " + ", minus ".join(f"{method_label(r.b)} {_row_text(r)}" for r in c2)) if c2 else "no comparison defined"
+        out["C2"] = (status, _sentence("C2", status, spec, detail, c2))
     c3 = [r for r in rows if r.claim == "C3"]
     status = c3[0].verdict.status if c3 else stats.UNDECIDED
     if c3 and c3[0].interval is not None and c3[0].interval.ok:
@@ -538,7 +663,7 @@ def _sentence(claim: str, status: str, spec: StudySpec, detail: str, rows: Seque
 def selection_table(scores: pd.DataFrame, rows: Sequence[IntervalRow], spec: StudySpec, heads: Mapping, latex: bool = False) -> pd.DataFrame:
     """The C2 ablation: one row per selection at k=20 (magnitude first), per task mean ± std, the average, and
     magnitude minus that selection with its interval and verdict."""
-    num = method_rows(scores, spec.selection, spec.tasks, heads)
+    num = method_rows(scores, spec.selection, spec.columns, heads)
     by_b = {r.b: r for r in rows if r.claim == "C2"}
     deltas, verdicts = [], []
     for tag in spec.selection:
@@ -552,7 +677,7 @@ def selection_table(scores: pd.DataFrame, rows: Sequence[IntervalRow], spec: Stu
         verdicts.append(r.verdict.status + (" (missing runs)" if "missing runs" in r.verdict.reason else ""))
     num["delta"] = deltas
     num["verdict"] = verdicts
-    disp = display_method_rows(num, spec.tasks, spec, latex=latex, extra=("delta", "verdict"))
+    disp = display_method_rows(num, spec.columns, spec, latex=latex, extra=("delta", "verdict"))
     disp = disp.drop(columns=["Trainable params", "Body (%)"]).rename(columns={"delta": "Magnitude − this (95 % interval)", "verdict": "C2"})
     disp.insert(1, "Selection", [(t.split("-")[2] if t.count("-") >= 2 else "magnitude") for t in spec.selection])
     return disp
@@ -609,7 +734,7 @@ def plot_curves(records: Sequence[Mapping], spec: StudySpec, path: str | Path) -
 
 def frontier_points(scores: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     """family, size (k or r), method_tag, params (trainable, median over tasks), avg mean/std/n over seeds."""
-    avgs = suite_averages(scores, spec.tasks)
+    avgs = suite_averages(scores, spec.columns)
     rows = []
     for family, rx, fmt in spec.frontier:
         for tag in sorted(set(scores["method_tag"])):
@@ -643,7 +768,7 @@ def plot_frontier(scores: pd.DataFrame, spec: StudySpec, path: str | Path) -> Pa
         for r in g.itertuples(index=False):
             ax.annotate(f"{r.size}" + (f" ({r.n_seeds})" if r.n_seeds < len(spec.seeds) else ""), (r.params, r.mean),
                         textcoords="offset points", xytext=(4, 4), fontsize=7, color=color)
-    avgs = suite_averages(scores, spec.tasks)
+    avgs = suite_averages(scores, spec.columns)
     for tag, ls in zip(spec.reference_lines, (":", "-.")):
         a = avgs.loc[avgs["method_tag"] == tag, "avg"]
         if len(a):

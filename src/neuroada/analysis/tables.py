@@ -36,8 +36,9 @@ MODEL_LABELS = {"llama-7b": "LLaMA-7B", "llama-13b": "LLaMA-13B", "llama2-7b": "
                 "smollm2-135m": "SmolLM2-135M", "tiny-llama": "tiny-llama", "roberta-base": "RoBERTa-base", "roberta-large": "RoBERTa-large"}
 MODEL_ORDER = list(MODEL_LABELS)
 METHOD_NAMES = {"neuroada": "NeuroAda", "released": "NeuroAda (released code)", "lora": "LoRA", "dora": "DoRA", "full": "Full FT", "masked": "Masked sparse",
-                "shira": "SHiRA", "head_only": "Head only"}
-METHOD_ORDER = ["head_only", "full", "lora", "dora", "shira", "masked", "released", "neuroada"]
+                "shira": "SHiRA", "head_only": "Head only",
+                "untrained": "Untrained (no fine-tuning)"}
+METHOD_ORDER = ["untrained", "head_only", "full", "lora", "dora", "shira", "masked", "released", "neuroada"]
 SOURCES = ("reported", "reproduced", "difference")
 MISSING = "–"
 

@@ -1,0 +1,126 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The decoder study (issue 13), commonsense: tables, intervals, claims and figures
+#
+# Regenerates the decoder study's outputs from its run records, `results/runs/decoder_study/<run_id>/record.json`
+# (written by `experiments/decoder_study/run.sh`; per-item test predictions in `predictions/after_<set>.jsonl.gz`):
+#
+# - `tables/decoder_study_main.{md,tex,csv}`: SmolLM2-135M on the eight commonsense sets at each method's chosen lr,
+#   mean ± std over seeds, with each method's tracked training peak;
+# - `tables/decoder_study_paper.{md,tex}`: the paper's layout, the reported LLaMA rows (labelled reported) above ours;
+# - `tables/decoder_study_lr.{md,csv}`: every lr grid with its selection-set scores (Commonsense15K validation);
+# - `tables/decoder_study_intervals.{md,csv}` and `tables/decoder_study_claims.md`: NeuroAda k=20 minus each
+#   baseline with 95 % paired bootstrap intervals (seeds and test items resampled), verdicts, one sentence per claim;
+# - `figures/decoder_study_frontier.png` and `figures/decoder_study_curves.png`.
+#
+# The untrained model (the floor of C3) is scored once, before training, by the first DoRA run
+# (`eval_before=true`); it stands for every seed. The rules are those of the GLUE study
+# (`neuroada.analysis.study_report`, `neuroada.analysis.stats`), with `study_report.DECODER_STUDY` as the spec.
+#
+# Roots: `NEUROADA_RESULTS` (default: the repository's `results/`), or `NEUROADA_RUNS`, `NEUROADA_REFERENCE`,
+# `NEUROADA_TABLES`, `NEUROADA_FIGURES`; the study's records are under `<runs>/decoder_study`.
+
+# %%
+import time
+
+from IPython.display import Markdown, display
+
+from neuroada.analysis import load_reference, result_paths
+from neuroada.analysis import stats
+from neuroada.analysis import study_report as sr
+
+t0 = time.perf_counter()
+paths = result_paths()
+spec = sr.DECODER_STUDY
+STUDY = paths.runs / spec.name
+print(paths)
+print("study records:", STUDY)
+
+# %% [markdown]
+# ## Which runs count
+
+# %%
+runs = sr.load_study(STUDY, spec)
+records, chosen, summary, counted = runs.records, runs.chosen, runs.summary, runs.counted
+print(summary)
+floor = sr.floor_records(counted, spec)
+print("untrained model scored by:", floor[0]["run_id"] if floor else "no run yet")
+scores = sr.scores_frame(counted + floor)
+heads = sr.head_params(scores)
+
+# %% [markdown]
+# ## Learning rates
+
+# %%
+lr_long, lr_display = sr.lr_table(records, chosen, spec)
+sr.write_table(paths.tables, "decoder_study_lr", lr_display, "Decoder study: learning-rate grids and choices (selection-set accuracy x 100)",
+               "Selection set: 250 seeded items of the release's Commonsense15K validation file (never a test set); * = chosen. "
+               "DoRA runs at LoRA's choice.", csv=lr_long, formats=("md",))
+display(Markdown((paths.tables / "decoder_study_lr.md").read_text()))
+
+# %% [markdown]
+# ## The main comparison, with each method's tracked training peak
+
+# %%
+main = sr.main_table(scores, spec, heads)
+memory = sr.tracked_memory(counted, spec.main)
+main["tracked_peak_gb"] = main["method_tag"].map(dict(zip(memory["method_tag"], memory["accounted_gb"])))
+main["Tracked peak (GB)"] = main["tracked_peak_gb"].map(lambda v: "–" if v != v else f"{v:.2f}")
+note = ("Accuracy x 100 on 250 fixed seeded items of each commonsense test set (the same items for every method and "
+        "seed), mean ± sample std over seeds at each method's chosen lr. Tracked peak: parameters, gradients, optimizer "
+        "state and saved activations at the training step's peak (neuroada.memory), mean over the method's runs. "
+        f"Untrained: the model before fine-tuning, scored once. Runs: {summary}")
+sr.write_table(paths.tables, "decoder_study_main", sr.display_method_rows(main, spec.columns, spec, extra=("Tracked peak (GB)",)),
+               "Decoder study, SmolLM2-135M-Instruct on commonsense (accuracy x 100, mean ± std over seeds)", note,
+               latex=sr.display_method_rows(main, spec.columns, spec, latex=True, extra=("Tracked peak (GB)",)), csv=main)
+display(Markdown((paths.tables / "decoder_study_main.md").read_text()))
+
+# %%
+paper = sr.paper_table(main, load_reference(paths.reference), spec, "smollm2-135m", memory)
+sr.write_table(paths.tables, "decoder_study_paper", paper, "Commonsense reasoning: reported LLaMA rows beside ours (SmolLM2-135M)",
+               "Reported: the sources in results/reference (labelled reported, other models, full Commonsense170K training); "
+               "ours: this study (800 training examples, 250 items a set). Not comparable in level; compare the order of methods.")
+display(Markdown((paths.tables / "decoder_study_paper.md").read_text()))
+
+# %% [markdown]
+# ## Paired bootstrap intervals and the claims
+
+# %%
+items = stats.collect_items(r for r in counted if r["method_tag"] in spec.table_tags)
+items.update(stats.collect_items(floor, phase="before"))
+rows = sr.interval_rows(items, spec)
+iv_long, iv_display = sr.intervals_frame(rows, spec)
+iv_note = sr.intervals_note(spec)
+sr.write_table(paths.tables, "decoder_study_intervals", iv_display, "Decoder study: paired differences of the commonsense average (points) and claim verdicts",
+               iv_note, csv=iv_long, formats=("md",))
+claims = sr.claim_sentences(rows, spec)
+claims_md = ("# Decoder study (issue 13), commonsense: the paper's claims at this scale\n\n"
+             + "\n\n".join(sentence for _, sentence in claims.values())
+             + f"\n\nIntervals: `decoder_study_intervals.md`; rules: its note and `neuroada.analysis.stats`. Runs: {summary}\n")
+(paths.tables / "decoder_study_claims.md").write_text(claims_md)
+display(Markdown((paths.tables / "decoder_study_intervals.md").read_text()))
+display(Markdown(claims_md))
+
+# %% [markdown]
+# ## Figures
+
+# %%
+print(sr.plot_frontier(scores, spec, paths.figures / "decoder_study_frontier.png"))
+print(sr.plot_curves(counted, spec, paths.figures / "decoder_study_curves.png"))
+
+# %%
+print(f"done in {time.perf_counter() - t0:.1f} s")

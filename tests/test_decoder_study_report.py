@@ -1,0 +1,75 @@
+"""The decoder study's report (study_report.DECODER_STUDY) on its synthetic fixture: DoRA at LoRA's choice, the
+untrained floor from the one run that evaluated before training, no C2, the reported rows beside ours."""
+import sys
+from pathlib import Path
+
+import pytest
+
+from neuroada.analysis import load_records, load_reference
+from neuroada.analysis import stats
+from neuroada.analysis import study_report as sr
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
+from fixture_results import DECODER_ITEMS, DECODER_UNTRAINED_SKILL, make_decoder_study_fixture  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SPEC = sr.DECODER_STUDY
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    records = load_records(make_decoder_study_fixture(tmp_path_factory.mktemp("results")))
+    chosen = sr.chosen_lrs(records, SPEC)
+    ledger = sr.run_ledger(records, chosen, SPEC)
+    counted = [r for r, keep in zip(records, ledger["counted"]) if keep]
+    return records, chosen, counted
+
+
+def test_dora_takes_loras_choice_and_is_not_tuned(study):
+    _, chosen, counted = study
+    dora = chosen[chosen["method_tag"] == sr.DORA].iloc[0]
+    lora = chosen[chosen["method_tag"] == sr.LORA].iloc[0]
+    assert dora["lr"] == lora["lr"] == pytest.approx(1e-3) and dora["source"] == f"{sr.LORA}'s choice"
+    assert sorted(r["seed"] for r in counted if r["method_tag"] == sr.DORA) == [1, 2]
+
+
+def test_untrained_floor_comes_from_the_before_pass_at_every_seed(study):
+    _, _, counted = study
+    floor = sr.floor_records(counted, SPEC)
+    assert [f["seed"] for f in floor] == list(SPEC.seeds)
+    assert all(f["method_tag"] == sr.UNTRAINED and f["trainable_params"] == 0 for f in floor)
+    scores = sr.scores_frame(floor)
+    assert set(scores["benchmark"]) == set(SPEC.columns)
+    assert scores["score"].tolist() == pytest.approx([100 * DECODER_UNTRAINED_SKILL] * len(scores))
+    items = stats.collect_items(floor, phase="before")
+    assert set(items) == {(sr.UNTRAINED, s, b) for s in SPEC.seeds for b in SPEC.columns}
+    assert sr.floor_records([r for r in counted if not r.get("metrics_before")], SPEC) == []
+
+
+def test_claims_are_c1_and_c3_only_and_c3_uses_the_untrained_floor(study):
+    _, _, counted = study
+    floor = sr.floor_records(counted, SPEC)
+    items = stats.collect_items(r for r in counted if r["method_tag"] in SPEC.table_tags)
+    items.update(stats.collect_items(floor, phase="before"))
+    rows = sr.interval_rows(items, SPEC)
+    claims = sr.claim_sentences(rows, SPEC)
+    assert set(claims) == {"C1", "C3"}
+    c3 = next(r for r in rows if r.claim == "C3")
+    assert c3.interval.ok and c3.interval.denominator.estimate == pytest.approx(100 * (round(0.62 * DECODER_ITEMS) - round(DECODER_UNTRAINED_SKILL * DECODER_ITEMS)) / DECODER_ITEMS)
+    assert "masked" in claims["C1"][1].lower()  # the masked comparison is listed as not run yet
+    assert "Untrained" in sr.intervals_note(SPEC) and "C2" not in sr.intervals_note(SPEC)
+
+
+def test_paper_table_puts_reported_rows_first_and_labels_them(study):
+    _, _, counted = study
+    floor = sr.floor_records(counted, SPEC)
+    scores = sr.scores_frame(counted + floor)
+    main = sr.main_table(scores, SPEC, sr.head_params(scores))
+    memory = sr.tracked_memory(counted, SPEC.main)
+    table = sr.paper_table(main, load_reference(REPO / "results" / "reference"), SPEC, "smollm2-135m", memory)
+    reported = table[table["Source"] == "reported"]
+    assert len(reported) >= 4 and (table.index[table["Source"] == "reported"] < table.index[table["Source"] != "reported"].min()).all()
+    ours = table[table["Source"] != "reported"]
+    assert len(ours) == len(SPEC.main) and ours["Model"].nunique() == 1
+    assert ours.loc[ours["Method"] == "NeuroAda (k=20)", "Tracked peak (GB)"].iloc[0] != "–"
+    assert main.loc[main["method_tag"] == sr.UNTRAINED, "body_percent"].iloc[0] == 0
