@@ -18,7 +18,7 @@ def test_bench_frame_reads_model_and_layer_suites(tmp_path):
     path = tmp_path / "bench.json"
     path.write_text(json.dumps(fixture_bench()))
     frame = bench_frame([path])
-    assert list(frame["shape"].unique()) == ["model (8 layers x 576, 16 x 512 tokens)", "llama7b.qkvo (4096x4096, 8192 tokens)"]
+    assert list(frame["shape"].unique()) == ["smollm2-shaped model (8 layers x 576, 16 x 512 tokens)", "llama7b.qkvo (4096x4096, 8192 tokens)"]
     assert frame.loc[frame["method"] == "neuroada", "median_ms"].tolist() == pytest.approx([50.0, 50.0])
     assert set(frame["peak_kind"]) == {"cuda max allocated"}
     table = bench_table(frame)

@@ -58,6 +58,10 @@ SMOLLM2_SHAPES = [("smollm2.qo", 576, 576), ("smollm2.gate_up", 1536, 576), ("sm
 SMOLLM2_CONFIG = dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_attention_heads=9,
                       num_key_value_heads=3, max_position_embeddings=2048, tie_word_embeddings=True,
                       rms_norm_eps=1e-5, rope_theta=100000.0)
+LLAMA7B_CONFIG = dict(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_attention_heads=32,
+                      num_key_value_heads=32, max_position_embeddings=2048, tie_word_embeddings=False,
+                      rms_norm_eps=1e-6, rope_theta=10000.0)
+MODEL_CONFIGS = {"smollm2": SMOLLM2_CONFIG, "llama7b": LLAMA7B_CONFIG}  # --model-shape
 LLAMA7B_LAYERS = 32
 # LLaMA-7B projections per decoder layer, by shape label: q, k, v, o; gate, up; down.
 LLAMA7B_PER_LAYER = {"llama7b.qkvo": 4, "llama7b.gate_up": 2, "llama7b.down": 1}
@@ -353,11 +357,12 @@ def suite_layers(args, device, dtype, log=print) -> list[dict[str, Any]]:
 # suite: whole model
 
 
-def smollm2_model(layers: int, device, dtype, seed: int = 0) -> nn.Module:
+def bench_model(layers: int, device, dtype, seed: int = 0, shape: str = "smollm2") -> nn.Module:
+    """A randomly initialised Llama-architecture model of `shape` (SmolLM2-135M's or LLaMA-7B's widths), `layers` deep."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    cfg = LlamaConfig(**SMOLLM2_CONFIG, num_hidden_layers=layers)
+    cfg = LlamaConfig(**MODEL_CONFIGS[shape], num_hidden_layers=layers)
     return LlamaForCausalLM(cfg).to(device=device, dtype=dtype).eval()  # eval: no dropout (there is none anyway)
 
 
@@ -379,16 +384,17 @@ def model_cases(base: nn.Module, ids: Tensor, ks: list[int], methods: list[str],
 
 
 def suite_model(args, device, dtype, log=print) -> dict[str, Any]:
-    base = smollm2_model(args.layers, device, dtype)
+    config = MODEL_CONFIGS[args.model_shape]
+    base = bench_model(args.layers, device, dtype, shape=args.model_shape)
     batch = args.batch
     seq = args.tokens // batch
-    ids = torch.randint(0, SMOLLM2_CONFIG["vocab_size"], (batch, seq), generator=torch.Generator().manual_seed(1)).to(device)
+    ids = torch.randint(0, config["vocab_size"], (batch, seq), generator=torch.Generator().manual_seed(1)).to(device)
     methods = expand_methods(args.methods, device)
-    log(f"  model SmolLM2-135M shape, {args.layers} layers, {batch}x{seq} tokens, {args.repeats} repeats: {', '.join(methods)}")
+    log(f"  model {args.model_shape} shape, {args.layers} layers, {batch}x{seq} tokens, {args.repeats} repeats: {', '.join(methods)}")
     cases = model_cases(base, ids, args.ks, methods, device)
     run_cases(cases, args.repeats, args.warmup, log=log)
     total_params = sum(p.numel() for p in base.parameters())
-    res = {"config": {**SMOLLM2_CONFIG, "num_hidden_layers": args.layers, "batch": batch, "seq_len": seq, "tokens": batch * seq,
+    res = {"config": {"shape": args.model_shape, **config, "num_hidden_layers": args.layers, "batch": batch, "seq_len": seq, "tokens": batch * seq,
                       "parameters": total_params, "repeats": args.repeats}, **group_result(cases)}
     del cases, base
     gc.collect()
@@ -494,7 +500,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="all = model + layers + extras + kernels")
     ap.add_argument("--tokens", type=int, default=1024, help="tokens per step (model: batch x tokens/batch)")
     ap.add_argument("--batch", type=int, default=2, help="model suite: sequences per step")
-    ap.add_argument("--layers", type=int, default=8, help="model suite: decoder layers of the SmolLM2-shaped model")
+    ap.add_argument("--layers", type=int, default=8, help="model suite: decoder layers of the model")
+    ap.add_argument("--model-shape", choices=sorted(MODEL_CONFIGS), default="smollm2",
+                    help="model suite: the widths of SmolLM2-135M or of LLaMA-7B (random weights)")
     ap.add_argument("--ks", type=int, nargs="+", default=[1, 20])
     ap.add_argument("--repeats", type=int, default=7, help="timed steps per method (median)")
     ap.add_argument("--large-repeats", type=int, default=3, help="timed steps per method on LLaMA-7B-shaped layers")

@@ -18,7 +18,8 @@ COLUMNS = ["device", "dtype", "shape", "method", "k", "r", "kernel", "trainable"
 
 def _model_shape(model: dict) -> str:
     c = model.get("config", {})
-    return f"model ({c.get('num_hidden_layers', '?')} layers x {c.get('hidden_size', '?')}, {c.get('batch', '?')} x {c.get('seq_len', '?')} tokens)"
+    return (f"{c.get('shape', 'smollm2')}-shaped model ({c.get('num_hidden_layers', '?')} layers x {c.get('hidden_size', '?')}, "
+            f"{c.get('batch', '?')} x {c.get('seq_len', '?')} tokens)")
 
 
 def _rows(shape: str, results: Iterable[dict], env: dict, settings: dict) -> list[dict]:
