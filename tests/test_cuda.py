@@ -24,8 +24,8 @@ def test_every_kernel_on_cuda_matches_the_dense_reference(kernel, selection, dty
     torch.testing.assert_close(sddmm(g, x, p, kernel), dense, rtol=1e-4, atol=1e-3)
 
 
-def test_auto_kernel_on_cuda_is_cusparse():
-    assert resolve_kernel("auto", CUDA) == "sampled_addmm"
+def test_auto_kernel_on_cuda_is_the_tiled_cusparse_sddmm():
+    assert resolve_kernel("auto", CUDA) == "sampled_addmm_tiled"
 
 
 @pytest.mark.parametrize("kernel", list(KERNELS))
