@@ -32,7 +32,8 @@ def _rows(shape: str, results: Iterable[dict], env: dict, settings: dict) -> lis
                      "median_ms": 1e3 * r["median_s"], "ratio_to_frozen": r.get("ratio_to_frozen"), "ratio_paired": r.get("ratio_to_frozen_paired"),
                      "peak_mib": (cuda_peak if cuda_peak is not None else mem.get("total", float("nan"))) / MIB,
                      "peak_kind": "cuda max allocated" if cuda_peak is not None else "tracked total",
-                     "tracked_total_mib": mem.get("total", float("nan")) / MIB, "commit": env.get("git_commit", "")[:7]})
+                     "tracked_total_mib": mem.get("total", float("nan")) / MIB,
+                     "commit": (env.get("git_commit") or "")[:7] + ("+changes" if env.get("git_dirty") else "")})
     return rows
 
 
