@@ -7,14 +7,14 @@
 #   DRY_RUN=1 bash experiments/decoder_study/run.sh cs-tune              print the Hydra commands only
 #
 # Protocol (the same for every method):
-#   commonsense  task=commonsense15k_study: a fixed seeded 880-item subsample of Commonsense15K; the 83 whose
-#                prompt alone fills max length 256 have no answer token left and are dropped (LLM-Adapters'
-#                cutoff_len 256 leaves them nothing to learn either), so one epoch is 797 examples = 100 steps
-#                of batch 8 (the paper: 16; halved to fit the budget, since a run at 16 takes ~1 h to train).
-#                The release's Commonsense15K validation file (250 seeded items) chooses lr and checkpoint
-#                (evaluated at steps 50 and 100 by greedy decoding and the task's extraction); the eight test
-#                sets are scored on 250 fixed seeded items each (the same items for every method and seed),
-#                greedy, 32 new tokens, LLM-Adapters prompts.
+#   commonsense  task=commonsense15k_study: a fixed seeded 800-item subsample of Commonsense15K at the release's
+#                max length 512 (the one item whose prompt alone fills it is dropped: it leaves no answer
+#                token), so one epoch is 799 examples = 100 steps of batch 8 (the paper: 16; halved to fit the
+#                budget). Evaluation prompts are cut to the same 512 tokens, as the release does (at 256, 164 of
+#                250 HellaSwag prompts lost their answer header). The release's Commonsense15K validation file
+#                (250 seeded items) chooses lr and checkpoint (evaluated at steps 50 and 100 by greedy decoding
+#                and the task's extraction); the eight test sets are scored on 250 fixed seeded items each (the
+#                same items for every method and seed), greedy, 32 new tokens, LLM-Adapters prompts.
 #   arithmetic   task=math10k_study: 300 seeded Math10K items held out for selection, a fixed 800-item
 #                subsample for training (50 steps of 16, max length 384), test sets on up to 400 seeded items
 #                (all of AddSub and AQuA), 256 new tokens (most Math10K chains end well before).
@@ -23,14 +23,16 @@
 #   lr           3 log-spaced values for NeuroAda and LoRA, 2 for full FT, seed 1; DoRA reuses LoRA's choice.
 #   seeds        commonsense 1, 2 (and 3 if the budget allows); arithmetic 1.
 #
-# Plan (runs x minutes). Measured 2026-11-30 beside one GLUE stream (1 thread each): SmolLM2 training at batch 16
-# took 35-58 s a step (about 40 tokens/s); the plan line's eval estimate is 2-10 min per 250-item set at batch 16,
-# 32 new tokens: about 40-55 min for the eight sets and two selection passes. A commonsense run at batch 8 x 100
-# steps: ~35 min training + ~50 min eval = ~1.4 h (correct this from the first record's times).
-#   cs-tune   (3+3+3+2) = 11 runs x ~1.4 h                       = ~15 stream-h
-#   cs-seeds  seed 2 of the 4 tuned methods + DoRA seeds 1, 2  = 6 runs x ~1.4 h = ~8.5 stream-h
+# Plan (runs x minutes). Measured 2026-11-30 beside one GLUE stream (1 thread each), NeuroAda k=20 at max
+# length 256 (superseded; discarded): 100 steps of batch 8 in 40 min (24 s a step), the two selection passes
+# and the eight test sets (250 items each, 1-4 min a set) in 17 min: 57 min a run. At max length 512 the long
+# examples (BoolQ, HellaSwag) are kept and eval prompts are no longer cut: ~1.2 h a run (correct this from the
+# first record at 512).
+#   cs-tune   (3+3+3+2) = 11 runs x ~1.2 h                       = ~13 stream-h
+#   cs-seeds  seed 2 of the 4 tuned methods + DoRA seeds 1, 2  = 6 runs x ~1.2 h = ~7 stream-h (DoRA seed 1
+#             also scores the untrained model: +~15 min)
 #   math      later, sized from the commonsense records
-#   ~24 stream-h for commonsense = ~12 h of the machine on two streams (issue 13 budgets ~14 h for both suites).
+#   ~21 stream-h for commonsense = ~10.5 h of the machine on two streams (issue 13 budgets ~14 h for both suites).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source experiments/study_lib.sh
@@ -38,8 +40,8 @@ OUT=${OUT:-results/runs/decoder_study}
 COMMON=(model=smollm2-135m trainer.warmup_ratio=0.06 trainer.weight_decay=0.0 trainer.lr_scheduler=linear
         trainer.eval_strategy=steps trainer.save_total_limit=1 trainer.logging_steps=5 eval_batch_size=16 eval_before=false
         logger=none predictions=compact task.skip_missing_eval_sets=true "output_root=$OUT")
-CS=("${COMMON[@]}" trainer.batch_size=8 task.max_train_samples=880 task.max_eval_samples=250 trainer.max_steps=-1
-    trainer.epochs=1 trainer.max_length=256 trainer.eval_steps=50)
+CS=("${COMMON[@]}" trainer.batch_size=8 task.max_train_samples=800 task.max_eval_samples=250 trainer.max_steps=-1
+    trainer.epochs=1 trainer.max_length=512 trainer.eval_steps=50)
 MATH=("${COMMON[@]}" trainer.batch_size=16 task.max_train_samples=800 task.max_eval_samples=400 trainer.max_steps=-1 trainer.epochs=1
       trainer.max_length=384 trainer.eval_steps=25 task.max_new_tokens=256)
 
