@@ -44,3 +44,21 @@ def test_multirun_prints_and_writes_a_summary_and_exits_nonzero_listing_the_fail
     completed = json.loads((tmp_path / jobs[0]["run_id"] / "record.json").read_text())
     assert jobs[0]["row"]["evals"]["addition"]["after"] == completed["metrics"]["addition"]["accuracy"]
     assert json.loads(open(jobs[1]["record"]).read())["status"] == "failed"
+
+
+def test_the_plan_counts_steps_from_the_examples_training_keeps():
+    """Examples whose prompt fills max_length are dropped at tokenization; the plan's steps follow what is kept."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from neuroada.plan import plan_lines
+
+    cfg = {"trainer": {"max_steps": -1, "epochs": 1, "batch_size": 8, "grad_accum": 1, "max_length": 256},
+           "model": {"name": "nonexistent-model"}, "method": {"name": "neuroada", "k": 20}, "eval_before": False, "eval_batch_size": 8}
+    task = SimpleNamespace(name="commonsense15k", kind="generation", train=[object()] * 880, eval_sets={"boolq": [object()] * 250},
+                           max_new_tokens=32, num_labels=None)
+    lines = plan_lines(cfg, task, None, None, [], torch.device("cpu"), measure=False, train_examples=797)
+    assert "  train: 797 examples; 100 steps of 8 sequences (83 of 880 dropped: their prompt fills max_length)" in lines
+    lines = plan_lines(cfg, task, None, None, [], torch.device("cpu"), measure=False)
+    assert "  train: 880 examples; 110 steps of 8 sequences" in lines

@@ -187,11 +187,12 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     del skeleton
     model, tokenizer = load_model(cfg["model"], num_labels=num_labels, dtype=cfg["dtype"])
     model.to(device)
-    announce_plan(cfg, task, model, tokenizer, heads, device)  # what runs, its size and an estimate of its duration
+    features = _train_features(task, tokenizer, cfg["trainer"]["max_length"])
+    # what runs, its size and an estimate of its duration (steps from the examples training keeps)
+    announce_plan(cfg, task, model, tokenizer, heads, device, train_examples=len(features))
 
     before = evaluate(model, tokenizer, task, cfg, run_dir, "before") if cfg["eval_before"] else None
 
-    features = _train_features(task, tokenizer, cfg["trainer"]["max_length"])
     collate = _collator(task, tokenizer)
     method_cfg = dict(cfg["method"])
     calib = None

@@ -195,18 +195,22 @@ def estimate_seconds(task, tokenizer, cfg: dict, rates: dict[str, float], steps:
     return {"train_s": train_s, "eval_s": evals, "total_s": (low, high), "padded_train_tokens": padded}
 
 
-def plan_lines(cfg: dict, task, model, tokenizer, heads: list[str], device: torch.device, measure: bool = True) -> list[str]:
-    return build_plan(cfg, task, model, tokenizer, heads, device, measure)["lines"]
+def plan_lines(cfg: dict, task, model, tokenizer, heads: list[str], device: torch.device, measure: bool = True,
+               train_examples: int | None = None) -> list[str]:
+    return build_plan(cfg, task, model, tokenizer, heads, device, measure, train_examples)["lines"]
 
 
-def build_plan(cfg: dict, task, model, tokenizer, heads: list[str], device: torch.device, measure: bool = True) -> dict[str, Any]:
-    """{"lines": the plan's lines, "rates": the measurement, "estimate": estimate_seconds(...)}."""
+def build_plan(cfg: dict, task, model, tokenizer, heads: list[str], device: torch.device, measure: bool = True,
+               train_examples: int | None = None) -> dict[str, Any]:
+    """{"lines": the plan's lines, "rates": the measurement, "estimate": estimate_seconds(...)}. `train_examples`:
+    what training will use after tokenization (examples whose prompt fills max_length are dropped); default: all."""
     from .pipeline import method_tag
 
     plan: dict[str, Any] = {"rates": None, "estimate": None}
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    steps = train_steps(cfg["trainer"], len(task.train), world)
+    used = len(task.train) if train_examples is None else int(train_examples)
+    steps = train_steps(cfg["trainer"], used, world)
     per_step = int(cfg["trainer"]["batch_size"]) * int(cfg["trainer"]["grad_accum"]) * world
     n = torch.get_num_threads()
     threads = f", {n} thread{'s' if n > 1 else ''}" if device.type == "cpu" else ""
@@ -215,7 +219,9 @@ def build_plan(cfg: dict, task, model, tokenizer, heads: list[str], device: torc
     if counted:
         trainable, total = counted
         lines.append(f"  trainable parameters: {trainable:,} ({100.0 * trainable / total:.4f} % of {total:,})")
-    lines.append(f"  train: {len(task.train):,} examples; {steps:,} steps of {per_step} sequences"
+    dropped = len(task.train) - used
+    lines.append(f"  train: {used:,} examples; {steps:,} steps of {per_step} sequences"
+                 + (f" ({dropped:,} of {len(task.train):,} dropped: their prompt fills max_length)" if dropped > 0 else "")
                  + (f" (max_length {cfg['trainer']['max_length']})" if task.kind != "generation" else ""))
     passes = 2 if cfg["eval_before"] else 1
     sets = ", ".join(f"{name} {len(ex):,} items" for name, ex in task.eval_sets.items())
@@ -249,12 +255,12 @@ def build_plan(cfg: dict, task, model, tokenizer, heads: list[str], device: torc
     return plan
 
 
-def announce_plan(cfg: dict, task, model, tokenizer, heads: list[str], device: torch.device) -> list[str]:
+def announce_plan(cfg: dict, task, model, tokenizer, heads: list[str], device: torch.device, train_examples: int | None = None) -> list[str]:
     """Prints the plan (module docstring) on rank 0; returns its lines."""
     if int(os.environ.get("RANK", "0")) != 0:
         return []
     t0 = time.perf_counter()
-    lines = plan_lines(cfg, task, model, tokenizer, heads, device)
+    lines = plan_lines(cfg, task, model, tokenizer, heads, device, train_examples=train_examples)
     print("\n".join(lines), flush=True)
     log.debug("plan computed in %.1f s", time.perf_counter() - t0)
     return lines
