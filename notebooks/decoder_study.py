@@ -39,22 +39,18 @@ import time
 
 from IPython.display import Markdown, display
 
-from neuroada.analysis import load_reference, result_paths
+from neuroada.analysis import load_reference
 from neuroada.analysis import stats
 from neuroada.analysis import study_report as sr
 
 t0 = time.perf_counter()
-paths = result_paths()
 spec = sr.DECODER_STUDY
-STUDY = paths.runs / spec.name
-print(paths)
-print("study records:", STUDY)
+paths, runs = sr.open_study(spec)
 
 # %% [markdown]
 # ## Which runs count
 
 # %%
-runs = sr.load_study(STUDY, spec)
 records, chosen, summary, counted = runs.records, runs.chosen, runs.summary, runs.counted
 print(summary)
 floor = sr.floor_records(counted, spec)

@@ -39,16 +39,12 @@ import time
 
 from IPython.display import Markdown, display
 
-from neuroada.analysis import result_paths
 from neuroada.analysis import stats
 from neuroada.analysis import study_report as sr
 
 t0 = time.perf_counter()
-paths = result_paths()
 spec = sr.GLUE_STUDY
-STUDY = paths.runs / spec.name
-print(paths)
-print("study records:", STUDY)
+paths, runs = sr.open_study(spec)
 
 # %% [markdown]
 # ## Which runs count
@@ -56,7 +52,6 @@ print("study records:", STUDY)
 # (task, method, seed). Tuning runs at the other lrs are discarded from every table except the lr table.
 
 # %%
-runs = sr.load_study(STUDY, spec)
 records, chosen, summary, counted = runs.records, runs.chosen, runs.summary, runs.counted
 print(summary)
 scores = sr.scores_frame(counted)

@@ -180,7 +180,7 @@ def test_decoder_seed_phase_runs_dora_at_loras_choice_and_scores_the_untrained_m
     out = subprocess.run(["bash", "experiments/decoder_study/run.sh", "cs-seeds"], cwd=repo, env=env, capture_output=True, text=True, check=True)
     cmds = [shlex.split(line.split(" -m ", 1)[1]) for line in out.stdout.splitlines() if " src/run.py -m " in line]
     dora = [c for c in cmds if "method=dora" in c]
-    assert [(o for o in c if o.startswith("seed=")).__next__() for c in dora] == ["seed=1", "seed=2"]
+    assert [next(o for o in c if o.startswith("seed=")) for c in dora] == ["seed=1", "seed=2"]
     assert all("trainer.lr=0.001" in c for c in dora)
     assert ["eval_before=true" in c for c in dora] == [True, False] and "eval_before=false" in dora[1]
     for tag, lr in (("method.k=20", "0.003"), ("method.k=1", "0.01"), ("method=full", "3e-05")):

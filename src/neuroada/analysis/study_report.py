@@ -261,6 +261,16 @@ def load_study(root: str | Path, spec: StudySpec) -> StudyRuns:
     return StudyRuns(records, chosen, ledger, incomplete, ledger_summary(ledger, incomplete), counted)
 
 
+def open_study(spec: StudySpec, paths=None) -> tuple:
+    """(results folders, `load_study` of `<runs>/<spec.name>`), printing where it reads them."""
+    from . import result_paths  # the package imports this module lazily; at call time it is fully loaded
+    paths = paths or result_paths()
+    root = paths.runs / spec.name
+    print(paths)
+    print("study records:", root)
+    return paths, load_study(root, spec)
+
+
 def incomplete_runs(root: str | Path) -> list[str]:
     """Run folders under `root` without a record (running, interrupted, or failed before writing one)."""
     root = Path(root)
