@@ -159,3 +159,28 @@ def test_heads_are_never_targets_even_when_names_match():
     apply_neuroada(model, NeuroAdaConfig(k=2, target_modules=["re:.*"]), extra_trainable=["classifier", "bert.pooler"])
     assert not any(n.startswith(("classifier", "bert.pooler")) for n in neuroada_layers(model))
     assert all(p.requires_grad for p in model.bert.pooler.parameters())
+
+
+def test_adapter_carries_the_densely_trained_head_and_loads_onto_a_fresh_model(tmp_path):
+    """A GLUE adapter without its head (pooler + classifier) is unusable: save writes it, load puts it back."""
+    ids = torch.tensor([[2, 7, 11, 5, 3], [2, 9, 4, 3, 0]])
+    mask = (ids != 0).long()
+    model = make_tiny_bert(num_labels=1)
+    apply_neuroada(model, NeuroAdaConfig(k=2, target_modules=["query", "value"]), extra_trainable=["pooler", "classifier"])
+    with torch.no_grad():  # as if trained: the deltas and the head move
+        for layer in neuroada_layers(model).values():
+            layer.neuroada_delta.normal_(0, 0.1)
+        for p in list(model.bert.pooler.parameters()) + list(model.classifier.parameters()):
+            p.add_(torch.randn_like(p))
+    model.eval()
+    expected = model(input_ids=ids, attention_mask=mask).logits
+    save_adapter(model, tmp_path / "a")
+
+    fresh = make_tiny_bert(num_labels=1).eval()  # the same base, a fresh (untrained) head
+    assert not torch.allclose(fresh(input_ids=ids, attention_mask=mask).logits, expected)
+    load_adapter(fresh, tmp_path / "a")  # the fingerprint leaves the trained head out, so the base still matches
+    torch.testing.assert_close(fresh(input_ids=ids, attention_mask=mask).logits, expected)
+    assert all(p.requires_grad for p in fresh.classifier.parameters()) and fresh.bert.pooler.dense.weight.requires_grad
+
+    with pytest.raises(ValueError, match=r"classifier\.(weight|bias).*shape"):  # a head for another number of labels
+        load_adapter(make_tiny_bert(num_labels=3), tmp_path / "a")

@@ -164,6 +164,25 @@ def test_shira_trains_the_head_and_merges_to_the_same_outputs(mask):
     assert not torch.allclose(after, bert()(**batch(False)).logits)  # the training changed something
 
 
+@pytest.mark.parametrize("name", ["shira", "lora", "dora"])
+def test_peft_methods_train_and_merge_bert_s_two_part_head(name):
+    """conf/model/minilm-l6.yaml's head is [pooler, classifier]: both trained, and the merge (peft's generic unload
+    fails on a non-Linear modules_to_save module, huggingface/peft#3114) gives the same outputs."""
+    cfg = shira_cfg(r=2) if name == "shira" else {"name": name, "target_modules": BERT_TARGETS, "r": 2}
+    prepared = prepare_method(bert(), cfg, extra_trainable=["pooler", "classifier"])
+    trainable = [n for n, p in prepared.model.named_parameters() if p.requires_grad]
+    assert any("pooler.modules_to_save" in n for n in trainable) and any("classifier.modules_to_save" in n for n in trainable)
+    train_steps(prepared.model)
+    with torch.no_grad():
+        before = prepared.model(**batch(False)).logits
+        merged = prepared.merge()
+        after = merged(**batch(False)).logits
+    assert type(merged).__name__ == "BertForSequenceClassification"
+    assert not any("modules_to_save" in n or "lora_" in n or "shira" in n for n, _ in merged.named_parameters())
+    assert not torch.equal(merged.bert.pooler.dense.weight, bert().bert.pooler.dense.weight)  # the trained pooler is kept
+    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("mask", ["random", "rows"])
 def test_shira_save_load_round_trip(tmp_path, mask):
     prepared = prepare_method(bert(), shira_cfg(r=2, mask=mask, seed=11), extra_trainable=["classifier"])
@@ -324,7 +343,8 @@ def test_shira_and_head_only_run_through_src_run_py(tmp_path, data_dir):
     assert set(records) == {"shira", "head_only"}
     shira, head = records["shira"], records["head_only"]
     assert shira["method_tag"] == "shira-rmatchk20" and head["method_tag"] == "head_only"
-    assert head["trainable_params"] == 2 * 32 + 2  # tiny-bert: hidden 32, 2 labels
+    assert head["trainable_params"] == (32 * 32 + 32) + (2 * 32 + 2)  # tiny-bert (hidden 32, 2 labels): pooler + classifier
+    assert shira["head_params"] == head["head_params"] == head["trainable_params"]  # every record names its head's share
     sum_d_out, per_r = 2 * (4 * 32 + 64 + 32), 2 * (4 * 64 + 96 + 96)
     r = round(20 * sum_d_out / per_r)
     assert shira["trainable_params"] - head["trainable_params"] == r * per_r

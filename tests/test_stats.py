@@ -312,6 +312,15 @@ def test_lr_choices_ledger_and_heads(study):
     assert sr.head_params(study["scores"]) == {"cola": 770, "sst2": 770, "mrpc": 770, "rte": 770, "stsb": 385}
 
 
+def test_head_size_comes_from_the_records_when_they_name_it(study):
+    """Records since session 7 carry `head_params` (MiniLM: pooler + classifier), which beats the classifier-only fallback."""
+    scores = study["scores"].copy()
+    pooler_and_classifier = (384 * 384 + 384) + (384 * 2 + 2)
+    scores.loc[scores["task"] == "cola", "head_params"] = pooler_and_classifier
+    heads = sr.head_params(scores)
+    assert heads["cola"] == pooler_and_classifier and heads["stsb"] == 385
+
+
 def test_main_table_and_claims(study):
     spec = sr.GLUE_STUDY
     heads = sr.head_params(study["scores"])

@@ -11,7 +11,8 @@
 #
 # Protocol (the same for every method on a task):
 #   budget      batch 16, max length 128, linear schedule, warmup 6 %, weight decay 0, AdamW; the classification head
-#               is trained next to every method at its lr. Steps per task (TASK_ARGS below): RTE 400 (2.6 epochs),
+#               (MiniLM: pooler + classifier, `head_modules` in conf/model/minilm-l6.yaml, as RoBERTa's head is
+#               dense + tanh + out_proj) is trained next to every method at its lr. Steps per task (TASK_ARGS below): RTE 400 (2.6 epochs),
 #               MRPC 200 (0.9), STS-B 200 (0.56), CoLA 800 (1.5), SST-2 200 (0.05 of its 67k train set, which is
 #               not subsampled).
 #   selection   the Trainer evaluates the selection half every 50 steps (CoLA: 100) and reports the best checkpoint
@@ -30,6 +31,9 @@
 #   class prior's 0.61) and RTE was still rising at step 200 at every lr (selection accuracy 0.44 -> 0.56): CoLA
 #   went to 800 steps and RTE to 400; MRPC levelled by step 100-150, so it stays at 200. Those 6 CoLA/RTE records
 #   (commit 8f90894) are superseded and not committed.
+# Restarted 2026-11-30 (session 7) with the pooler in the head: with `classifier` alone LoRA predicted a constant on
+# STS-B at every lr (Pearson ~0) and one class on MRPC/RTE/CoLA at the higher lrs; those 33 records are in
+# results/runs/superseded/ (its README). The step budgets above were sized under the old head and are kept.
 # Plan (runs x minutes, one thread, NeuroAda's speed; LoRA, DoRA and full FT are ~1.2-1.4x slower):
 #   minutes per run, measured (16 runs at commit 692e9fe): NeuroAda k=20 RTE 15.5-17.5, MRPC 4.4-4.6, STS-B 5.1-5.4,
 #   CoLA 5.3-7.2, SST-2 2.6-2.7 (~7 a run); LoRA RTE 20.9-22.2, MRPC 6.5 (~1.35x) -> ~8.5 a run mixed

@@ -25,8 +25,8 @@ from omegaconf import OmegaConf
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "src"))
 
-from neuroada.models import load_model  # noqa: E402
-from neuroada.pipeline import HEAD_MODULES, pick_device  # noqa: E402
+from neuroada.models import head_modules, load_model  # noqa: E402
+from neuroada.pipeline import pick_device  # noqa: E402
 from neuroada.plan import build_plan  # noqa: E402
 from neuroada.tasks import load_task, resolve_data_dir  # noqa: E402
 
@@ -53,7 +53,7 @@ def plan_for(overrides: list[str]) -> dict:
     model, tokenizer = load_model(cfg["model"], num_labels=task.num_labels if task.kind != "generation" else None, dtype=cfg["dtype"])
     device = pick_device(cfg["device"])
     model.to(device)
-    heads = [h for h in HEAD_MODULES if task.kind != "generation" and hasattr(model, h)]
+    heads = head_modules(model, cfg["model"]) if task.kind != "generation" else []
     load = loadavg()
     t0 = time.perf_counter()
     plan = build_plan(cfg, task, model, tokenizer, heads, device)

@@ -5,6 +5,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
+from typing import Iterable
 
 import torch
 from safetensors import safe_open
@@ -25,10 +26,18 @@ WEIGHTS, CONFIG = "adapter.safetensors", "adapter_config.json"
 CHECKSUM_KEY = "sha256"  # safetensors metadata: JSON {tensor name: tensor_sha256}
 
 
-def _fingerprint(model: nn.Module) -> dict:
+DENSE = "dense:"  # tensor-name prefix of the parameters trained densely next to the deltas (a classification head)
+
+
+def _fingerprint(model: nn.Module, dense: Iterable[str] = ()) -> dict:
     from .fingerprint import model_fingerprint
 
-    return model_fingerprint(model)
+    return model_fingerprint(model, skip=[model.get_parameter(n) for n in dense])
+
+
+def dense_trained(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The parameters trained next to the deltas (`apply_neuroada(extra_trainable=...)`: a head), by name."""
+    return {n: p for n, p in model.named_parameters() if p.requires_grad and "neuroada_" not in n}
 
 
 class AdapterFileError(ValueError):
@@ -69,7 +78,8 @@ def _check_save_target(path: Path) -> None:
 
 
 def save_adapter(model: nn.Module, path: str | Path) -> Path:
-    """Writes only the deltas, their indices and the config; atomic (a folder appears whole or not).
+    """Writes the deltas, their indices, the parameters trained densely next to them (a classification head:
+    without it a task model's adapter is unusable) and the config; atomic (a folder appears whole or not).
 
     `path` must be new, an empty folder or a previous adapter (which is replaced); anything else is refused.
     A sha256 of every tensor goes into the safetensors metadata and is checked by `load_adapter`.
@@ -86,12 +96,16 @@ def save_adapter(model: nn.Module, path: str | Path) -> Path:
         if layer.neuroada_rows is not None:
             tensors[f"{name}.rows"] = layer.neuroada_rows.contiguous().cpu()
         shapes[name] = [layer.out_features, layer.in_features]
+    dense = dense_trained(model)
+    for name, p in dense.items():
+        tensors[DENSE + name] = p.detach().contiguous().cpu()
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "config": model.neuroada_config.to_dict(),
         "modules": shapes,
-        "base_fingerprint": _fingerprint(model),
+        "dense": {n: list(p.shape) for n, p in dense.items()},
+        "base_fingerprint": _fingerprint(model, dense),
         "torch_version": torch.__version__,
     }
     checksums = {k: tensor_sha256(v) for k, v in tensors.items()}
@@ -114,8 +128,8 @@ def read_adapter_config(path: str | Path) -> dict:
         got = (meta.get("format"), meta.get("format_version")) if isinstance(meta, dict) else (type(meta).__name__, None)
         raise AdapterFileError(f"{cfg_file}: not a {FORMAT} v{FORMAT_VERSION} file (got {got[0]} v{got[1]})")
     missing = [k for k in ("config", "modules", "base_fingerprint") if k not in meta]
-    if missing or not isinstance(meta["modules"], dict):
-        raise AdapterFileError(f"{cfg_file}: lacks {missing or ['modules (a mapping)']}; the file is truncated or corrupt")
+    if missing or not isinstance(meta["modules"], dict) or not isinstance(meta.setdefault("dense", {}), dict):
+        raise AdapterFileError(f"{cfg_file}: lacks {missing or ['modules / dense (mappings)']}; the file is truncated or corrupt")
     return meta
 
 
@@ -171,8 +185,9 @@ def load_adapter(base_model: nn.Module, path: str | Path, *, check_fingerprint: 
     meta = read_adapter_config(path)
     if neuroada_layers(base_model):
         raise ValueError("base_model already has NeuroAda layers")
+    dense_shapes = _dense_shapes(base_model, meta["dense"], Path(path) / CONFIG)
     if check_fingerprint:
-        mine, theirs = _fingerprint(base_model), meta["base_fingerprint"]
+        mine, theirs = _fingerprint(base_model, dense_shapes), meta["base_fingerprint"]
         if mine != theirs:
             diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
             raise ValueError(
@@ -201,16 +216,47 @@ def load_adapter(base_model: nn.Module, path: str | Path, *, check_fingerprint: 
         rows = None if pattern.rows is None else pattern.rows.to(device)
         patterns[name] = SparsePattern(pattern.idx.to(device), rows, (d_out, d_in))
         deltas[name] = delta.to(device)
-    extra = sorted(set(tensors) - {f"{n}.{p}" for n in meta["modules"] for p in ("idx", "delta", "rows")})
+    dense = {}
+    for name, shape in dense_shapes.items():
+        tensor = tensors.get(DENSE + name)
+        if tensor is None:
+            raise AdapterFileError(f"{file}: tensor {DENSE + name!r} is missing")
+        if not tensor.is_floating_point() or tuple(tensor.shape) != shape:
+            raise AdapterFileError(f"{file}: tensor {DENSE + name!r} must be a float tensor of shape {shape}, "
+                                   f"got {tensor.dtype} {tuple(tensor.shape)}")
+        dense[name] = tensor
+    known = {f"{n}.{p}" for n in meta["modules"] for p in ("idx", "delta", "rows")} | {DENSE + n for n in dense}
+    extra = sorted(set(tensors) - known)
     if extra:
-        raise AdapterFileError(f"{file}: tensors {extra[:5]} belong to no module listed in {CONFIG}")
-    _install_or_undo(base_model, patterns, deltas, config)
+        raise AdapterFileError(f"{file}: tensors {extra[:5]} belong to no module or dense parameter listed in {CONFIG}")
+    _install_or_undo(base_model, patterns, deltas, config, dense)
     return base_model
 
 
-def _install_or_undo(model: nn.Module, patterns: dict, deltas: dict, config: NeuroAdaConfig) -> None:
-    """Installs the layers and copies the deltas; if anything fails, the model is put back as it was."""
+def _dense_shapes(model: nn.Module, listed: dict, cfg_file: Path) -> dict[str, tuple[int, ...]]:
+    """The adapter's densely trained parameters (config `dense`), each checked to exist in `model` at its shape."""
+    shapes = {}
+    for name, shape in listed.items():
+        try:
+            param = model.get_parameter(name)
+        except AttributeError:
+            raise ValueError(f"adapter parameter {name!r} (trained densely next to the deltas) does not exist in "
+                             f"{type(model).__name__}; load it onto the task model it was trained with") from None
+        if not (isinstance(shape, list) and all(isinstance(v, int) for v in shape)):
+            raise AdapterFileError(f"{cfg_file}: dense parameter {name!r} has shape {shape!r}, expected a list of ints")
+        if tuple(param.shape) != tuple(shape):
+            raise ValueError(f"adapter parameter {name!r} has shape {tuple(shape)}, the model's {tuple(param.shape)} "
+                             "(a head for another number of labels?)")
+        shapes[name] = tuple(shape)
+    return shapes
+
+
+def _install_or_undo(model: nn.Module, patterns: dict, deltas: dict, config: NeuroAdaConfig, dense: dict | None = None) -> None:
+    """Installs the layers, copies the deltas and the dense parameters (left trainable, as in training); if
+    anything fails, the model is put back as it was."""
+    dense = dense or {}
     originals = {name: model.get_submodule(name) for name in patterns}
+    dense_before = {n: model.get_parameter(n).detach().clone() for n in dense}
     grads = {n: p.requires_grad for n, p in model.named_parameters()}
     attrs = {a: getattr(model, a) for a in ("_ddp_params_and_buffers_to_ignore", "neuroada_config") if hasattr(model, a)}
     try:
@@ -219,7 +265,12 @@ def _install_or_undo(model: nn.Module, patterns: dict, deltas: dict, config: Neu
         with torch.no_grad():
             for name, layer in neuroada_layers(model).items():
                 layer.neuroada_delta.copy_(deltas[name])
+            for name, value in dense.items():
+                model.get_parameter(name).copy_(value).requires_grad_(True)
     except BaseException:
+        with torch.no_grad():
+            for name, value in dense_before.items():
+                model.get_parameter(name).copy_(value)
         for name, module in originals.items():
             set_submodule(model, name, module)
         for n, p in model.named_parameters():

@@ -6,6 +6,7 @@ different model). Compare with `==`; the dict is JSON-serialisable.
 from __future__ import annotations
 
 import hashlib
+from typing import Iterable
 
 import torch
 from torch import nn
@@ -15,14 +16,16 @@ CONFIG_KEYS = ("model_type", "hidden_size", "intermediate_size", "num_hidden_lay
 _SLICE = 64
 
 
-def model_fingerprint(model: nn.Module) -> dict:
+def model_fingerprint(model: nn.Module, skip: Iterable[nn.Parameter] = ()) -> dict:
     """Architecture class, config essentials and a hash of 3 x 64 fixed values (first, middle and last
     row) of every 2-D weight in the backbone: a few KB read even on a 7B model.
 
     Task heads (a fresh classifier) are left out. Values are hashed after rounding to bfloat16, so float32
     and bfloat16 loads of one checkpoint agree. Adapter wrappers that keep the frozen layer as `base_layer`
     (peft) are looked through, so the fingerprint survives injection as long as base weights are unchanged.
+    `skip`: weights trained densely next to the adapter (a head such as BERT's pooler), left out too.
     """
+    skipped = {id(p) for p in skip}
     if hasattr(model, "get_base_model"):  # peft.PeftModel
         model = model.get_base_model()
     backbone = getattr(model, "base_model", model)  # HF: the pretrained trunk without task heads
@@ -32,7 +35,7 @@ def model_fingerprint(model: nn.Module) -> dict:
     count = 0
     for name, module in modules.items():
         weight = module._parameters.get("weight") if hasattr(module, "_parameters") else None
-        if weight is None or weight.dim() != 2 or _inside_adapter(name, wrappers):
+        if weight is None or weight.dim() != 2 or id(weight) in skipped or _inside_adapter(name, wrappers):
             continue
         rows = sorted({0, weight.shape[0] // 2, weight.shape[0] - 1})
         with torch.no_grad():

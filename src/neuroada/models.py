@@ -26,6 +26,7 @@ from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModel
 
 SOURCES = ("hub", "local", "gguf_package", "hf_package", "tiny")
 ARCHS = ("causal_lm", "encoder")
+DEFAULT_HEADS = ("classifier", "score")  # HF sequence-classification heads (encoders; decoders' `score`)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "model"
 log = logging.getLogger(__name__)
@@ -50,6 +51,9 @@ class ModelSpec:
     pad_token: str | None = None
     target_modules: tuple[str, ...] = ()
     lora_target_modules: tuple[str, ...] = ()  # the paper's LoRA/DoRA baselines: q, k, v, up, down
+    # the sequence-classification head every method trains densely: RoBERTa's `classifier` is dense+tanh+out_proj,
+    # BERT keeps that dense+tanh outside it as `bert.pooler`, so BERT models list [pooler, classifier]
+    head_modules: tuple[str, ...] = DEFAULT_HEADS
     tokenizer_from: str | None = None
     tiny: Mapping[str, Any] | None = None
     seed: int = 0
@@ -81,7 +85,23 @@ class ModelSpec:
         if unknown:
             raise ValueError(f"model config has unknown keys {unknown}; accepted: {sorted(known)}")
         cfg["target_modules"] = tuple(cfg.get("target_modules") or ())
+        cfg["head_modules"] = tuple(cfg.get("head_modules") or DEFAULT_HEADS)
         return cls(**cfg)
+
+
+def head_modules(model: nn.Module, model_cfg) -> list[str]:
+    """The model config's `head_modules` that name a module of `model` (none on a causal LM: it has no head)."""
+    from .targets import name_matches
+
+    names = [n for n, _ in model.named_modules() if n]
+    return [h for h in ModelSpec.from_config(model_cfg).head_modules if any(name_matches(n, [h]) for n in names)]
+
+
+def head_param_count(model: nn.Module, heads: list[str]) -> int:
+    """Parameters of the head modules `heads` (each counted once), before any method wraps them."""
+    from .targets import _inside
+
+    return sum(p.numel() for n, p in model.named_parameters() if heads and _inside(n.rpartition(".")[0], heads))
 
 
 def available_models() -> list[str]:

@@ -18,7 +18,7 @@ from .methods import prepare_method
 from . import run_guard
 from .config_checks import check_run_config, check_task_data
 from .methods.validation import check_method_fits, validate_method_config
-from .models import load_model, model_skeleton
+from .models import head_modules, head_param_count, load_model, model_skeleton
 from .plan import announce_plan
 from .records import config_hash, data_hashes, git_state, library_versions, now_iso, portable_path, write_record
 from .tasks import Task, load_task, resolve_data_dir
@@ -29,7 +29,6 @@ from .training.checkpoints import finished_training, last_complete_checkpoint, m
 from .training.selection import classification_metrics, generation_metrics, selection_record
 
 log = logging.getLogger(__name__)
-HEAD_MODULES = ("classifier", "score")  # sequence-classification heads, trained densely next to any method
 # Keys that do not change a run's result: left out of its id, so the same run resumes wherever it logs.
 VOLATILE_KEYS = ("output_root", "logger", "eval_batch_size", "resume", "data_dir", "debug", "predictions")
 PREDICTIONS = ("full", "compact")
@@ -182,11 +181,12 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     evaluation = eval_strategy(cfg["trainer"], task.selection_set is not None)
     num_labels = task.num_labels if task.kind != "generation" else None
     skeleton = model_skeleton(cfg["model"], num_labels=num_labels)  # meta device: shapes without weights
-    heads = [h for h in HEAD_MODULES if task.kind != "generation" and hasattr(skeleton, h)]
+    heads = head_modules(skeleton, cfg["model"]) if task.kind != "generation" else []  # trained densely by every method
     check_method_fits(skeleton, cfg["method"], heads)  # targets and k against the real layers, before loading
     del skeleton
     model, tokenizer = load_model(cfg["model"], num_labels=num_labels, dtype=cfg["dtype"])
     model.to(device)
+    head_params = head_param_count(model, heads)
     features = _train_features(task, tokenizer, cfg["trainer"]["max_length"])
     # what runs, its size and an estimate of its duration (steps from the examples training keeps)
     announce_plan(cfg, task, model, tokenizer, heads, device, train_examples=len(features))
@@ -259,6 +259,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
         "seed": cfg["seed"],
         "config": {**cfg, "data_dir": portable_path(cfg["data_dir"]) if cfg.get("data_dir") else None},
         "trainable_params": params.trainable,
+        "head_params": head_params,  # of trainable_params: the classification head every method trains (0 for generation)
         "total_params": params.base_total,
         "trainable_percent": params.percent,
         "primary_metric": task.primary_metric,

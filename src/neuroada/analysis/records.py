@@ -39,11 +39,13 @@ GROUP_KEYS = ["model", "task", "suite", "method", "method_tag", "phase", "eval_s
 
 
 STUDY_DIRS = ("glue_study", "decoder_study")  # studies have their own notebooks; kept out of the other tables
+SUPERSEDED_DIR = "superseded"  # records of a protocol since replaced (each folder's README says why): in no table
 
 
-def load_records(root: str | Path | Iterable[str | Path], exclude: Iterable[str] = STUDY_DIRS) -> list[dict[str, Any]]:
+def load_records(root: str | Path | Iterable[str | Path], exclude: Iterable[str] = (*STUDY_DIRS, SUPERSEDED_DIR)) -> list[dict[str, Any]]:
     """Every `record.json` under `root` (or under each of several roots), sorted by run id; records inside a
-    sub-folder named in `exclude` (by default the studies', which their own notebooks read) are left out.
+    sub-folder named in `exclude` (by default the studies', which their own notebooks read, and superseded ones)
+    are left out.
 
     A file that is not valid JSON or has no `run_id` is skipped with a warning (a run still being written
     never leaves a half file: `write_record` is atomic, but copies can be)."""

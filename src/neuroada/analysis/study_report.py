@@ -315,7 +315,7 @@ def floor_records(records: Sequence[Mapping], spec: StudySpec) -> list[dict]:
 
 def scores_frame(records: Iterable[Mapping], eval_sets: Iterable[str] | None = None) -> pd.DataFrame:
     """One row per (counted run, reported benchmark): task, benchmark, method_tag, seed, score (primary x 100; NaN
-    -> 0), trainable_params, total_params, model, num_labels."""
+    -> 0), trainable_params, head_params (None in records before it was recorded), total_params, model, num_labels."""
     rows = []
     for rec in records:
         primary = rec.get("primary_metric") or "accuracy"
@@ -324,9 +324,11 @@ def scores_frame(records: Iterable[Mapping], eval_sets: Iterable[str] | None = N
             v = 0.0 if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
             rows.append({"task": rec.get("task"), "benchmark": benchmark_name(rec.get("suite"), rec.get("task"), eval_set),
                          "method_tag": rec.get("method_tag"), "seed": rec.get("seed"), "score": 100 * v,
-                         "trainable_params": rec.get("trainable_params"), "total_params": rec.get("total_params"), "model": rec.get("model"),
+                         "trainable_params": rec.get("trainable_params"), "head_params": rec.get("head_params"),
+                         "total_params": rec.get("total_params"), "model": rec.get("model"),
                          "num_labels": ((rec.get("config") or {}).get("task") or {}).get("num_labels")})
-    return pd.DataFrame(rows, columns=["task", "benchmark", "method_tag", "seed", "score", "trainable_params", "total_params", "model", "num_labels"])
+    return pd.DataFrame(rows, columns=["task", "benchmark", "method_tag", "seed", "score", "trainable_params", "head_params", "total_params",
+                                       "model", "num_labels"])
 
 
 def suite_averages(scores: pd.DataFrame, benchmarks: Sequence[str]) -> pd.DataFrame:
@@ -339,10 +341,15 @@ def suite_averages(scores: pd.DataFrame, benchmarks: Sequence[str]) -> pd.DataFr
 
 
 def head_params(scores: pd.DataFrame, head_tag: str = HEAD) -> dict:
-    """task -> parameters of the classification head: the head-only runs' trainable count, else
-    hidden x labels + labels (HIDDEN_SIZE) for a known model; 0 for a generation task (no labels, no head)."""
+    """task -> parameters of the classification head: the records' `head_params`, else the head-only runs'
+    trainable count, else hidden x labels + labels (HIDDEN_SIZE: a `classifier`-only head) for a known model;
+    0 for a generation task (no labels, no head)."""
     out = {}
     for task, g in scores.groupby("task"):
+        recorded = g["head_params"].dropna() if "head_params" in g else ()
+        if len(recorded):
+            out[task] = int(recorded.mode().iloc[0])
+            continue
         if g["num_labels"].isna().all() and g["model"].notna().all():
             out[task] = 0
             continue

@@ -1,7 +1,7 @@
 """Head only: the body frozen, only the sequence-classification head trained (the floor every adaptation
-must clear). The head is the `extra_trainable` module(s) every method trains densely (`classifier`,
-`score`); counted in `.params.trainable` as for every other method, so here trainable = the head's size and
-the body's share is 0. Nothing to merge; `.save()` writes the head's weights only."""
+must clear). The head is the `extra_trainable` module(s) every method trains densely (the model
+config's `head_modules`: `classifier` / `score`, and BERT's `pooler`); counted in `.params.trainable` as for
+every other method, so here trainable = the head's size and the body's share is 0. Nothing to merge; `.save()` writes the head's weights only."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -11,7 +11,7 @@ from torch import nn
 
 from ..io_utils import atomic_directory
 from ..selection import _generator, _np_rng, _random_subset_per_row
-from ..targets import find_linear_targets
+from ..targets import find_linear_targets, set_submodule
 from .base import PreparedMethod
 
 SHIRA_MASKS = ("random", "rows")
@@ -32,6 +32,18 @@ def _peft_targets(patterns: list[str]) -> list[str] | str:
         return patterns
     plain = [rf"(.*\.)?{p}" for p in patterns if not p.startswith("re:")]
     return "|".join(f"(?:{r})" for r in regexes + plain)
+
+
+def _merge_peft(model: nn.Module) -> nn.Module:
+    """peft's merge_and_unload, after unwrapping every trained head that is not a Linear (BERT's pooler): peft's
+    generic unload (SHiRA's; LoRA has its own) reads `.weight` of each modules_to_save module and fails on one
+    without (huggingface/peft#3114). Unwrapping returns the trained copy, as peft's own unload does."""
+    from peft.utils import ModulesToSaveWrapper
+
+    for name, module in list(model.named_modules()):
+        if isinstance(module, ModulesToSaveWrapper) and not hasattr(module.original_module, "weight"):
+            set_submodule(model, name, module.unload_and_optionally_merge_module(merge=True, safe_merge=False, adapter_names=None))
+    return model.merge_and_unload()
 
 
 def _save_peft(model, path) -> None:
@@ -58,7 +70,7 @@ def prepare_lora(model: nn.Module, cfg: dict[str, Any], extra_trainable: Iterabl
     )
     peft_model = get_peft_model(model, lcfg)
     name = "dora" if dora else "lora"
-    return PreparedMethod(name, peft_model, merge_fn=lambda m: m.merge_and_unload(), save_fn=_save_peft)
+    return PreparedMethod(name, peft_model, merge_fn=_merge_peft, save_fn=_save_peft)
 
 
 def shira_rank(model: nn.Module, cfg: Mapping[str, Any]) -> int:
@@ -117,4 +129,4 @@ def prepare_shira(model: nn.Module, cfg: dict[str, Any], extra_trainable: Iterab
         names = {id(m): n for n, m in find_linear_targets(model, targets).items()}
         scfg.mask_fn = row_balanced_mask_fn(names, 0 if seed is None else int(seed))
     peft_model = get_peft_model(model, scfg)
-    return PreparedMethod("shira", peft_model, merge_fn=lambda m: m.merge_and_unload(), save_fn=_save_peft)
+    return PreparedMethod("shira", peft_model, merge_fn=_merge_peft, save_fn=_save_peft)
