@@ -156,3 +156,44 @@ def test_killed_after_the_last_checkpoint_trains_nothing_more(tmp_path):
     wa = load_file(straight / a["run_id"] / "adapter" / "adapter.safetensors")
     wb = load_file(killed / b["run_id"] / "adapter" / "adapter.safetensors")
     assert wa.keys() == wb.keys() and all((wa[k] == wb[k]).all() for k in wa)
+
+
+MORE = "+task.eval_sets.more={format:synthetic,generator:addition,split:test,size:4,seed:1}"  # a second eval set
+
+
+@pytest.mark.integration
+def test_killed_during_the_final_evaluation_resumes_without_scoring_the_finished_sets_again(tmp_path):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    run_cli(straight, MORE)
+    died = run_cli(killed, MORE, "+debug.kill_after=after_addition", check=False)  # dies between the two after-sets
+    assert died.returncode == 137, died.stderr[-2000:]
+    again = run_cli(killed, MORE)
+    log = again.stdout + again.stderr
+    assert "after addition: scored by an earlier attempt of this run" in log and "after more: scored by" not in log
+    a, b = only_record(straight), only_record(killed)
+    assert a["eval_reused"] == [] and b["eval_reused"] == ["before_addition", "before_more", "after_addition"]
+    assert a["metrics"] == b["metrics"] and a["metrics_before"] == b["metrics_before"] and b["train"]["steps"] == 4
+    assert a["attempts"] == 1 and b["attempts"] == 2  # the killed attempt's time counts, up to its last scored set
+    assert b["wall_time_all_attempts_s"] > b["wall_time_s"] and abs(a["wall_time_all_attempts_s"] - a["wall_time_s"]) < 1
+    for name in ("before_addition", "after_addition", "after_more"):
+        pa = (straight / a["run_id"] / "predictions" / f"{name}.jsonl").read_text()
+        assert pa == (killed / b["run_id"] / "predictions" / f"{name}.jsonl").read_text(), name
+
+
+def test_a_relaunch_reuses_a_scored_eval_set_only_under_the_same_key(tmp_path, monkeypatch):
+    args = ("logger=none", "trainer.max_steps=2")
+    first = pipeline.run(tiny_cfg(tmp_path, *args))
+    record = tmp_path / first["run_id"] / "record.json"
+    calls = []
+    real = pipeline.evaluate_generation
+    monkeypatch.setattr(pipeline, "evaluate_generation", lambda *a, **k: calls.append(k["desc"]) or real(*a, **k))
+    record.unlink()  # as if killed after both evaluations, before the record
+    again = pipeline.run(tiny_cfg(tmp_path, *args))
+    assert calls == [] and again["eval_reused"] == ["before_addition", "after_addition"]
+    assert again["metrics"] == first["metrics"] and again["metrics_before"] == first["metrics_before"]
+    record.unlink()
+    other = pipeline.run(tiny_cfg(tmp_path, *args, "eval_batch_size=4"))  # same run id, another eval batch: scored again
+    assert calls == ["eval before addition", "eval after addition"] and other["eval_reused"] == []
+    calls.clear()
+    pipeline.run(tiny_cfg(tmp_path, *args, "eval_batch_size=4", "resume=false"))  # a rerun scores everything
+    assert calls == ["eval before addition", "eval after addition"]

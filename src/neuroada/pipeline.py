@@ -6,13 +6,15 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding, set_seed
 
 from .evaluation import evaluate_classification, evaluate_generation
+from .attempts import AttemptClock, TickOnSave
+from .evaluation.finished_sets import FinishedSets, items_digest
 from .memory import tracked_training_memory
 from .methods import prepare_method
 from . import run_guard
@@ -60,10 +62,26 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def evaluate(model, tokenizer, task: Task, cfg: dict, out_dir: Path | None, tag: str) -> dict[str, dict]:
-    """Metrics per eval set; predictions go to <out_dir>/predictions/<tag>_<set>.jsonl."""
+def evaluate(model, tokenizer, task: Task, cfg: dict, out_dir: Path | None, tag: str, scored: dict | None = None,
+             reused: list[str] | None = None, after_set: Callable[[str], None] | None = None) -> dict[str, dict]:
+    """Metrics per eval set; predictions go to <out_dir>/predictions/<tag>_<set>.jsonl. `scored` names the model
+    scored (after training: its step and checkpoint); a set that an earlier attempt of this run scored with the
+    same items, settings, model and commit is not scored again (`evaluation.finished_sets`); its name goes to `reused`.
+    `after_set("<tag>_<set>")` is called once each set is scored and saved."""
     results = {}
+    compact = cfg.get("predictions") == "compact"
+    finished = FinishedSets(out_dir) if out_dir is not None and cfg["resume"] else None
     for set_name, examples in task.eval_sets.items():
+        predictions = None if out_dir is None else out_dir / "predictions" / f"{tag}_{set_name}.jsonl{'.gz' if compact else ''}"
+        key = {"items": items_digest(examples), "eval_batch_size": cfg["eval_batch_size"], "predictions": cfg.get("predictions", "full"),
+               **(scored or {})}
+        done = finished.metrics(tag, set_name, key, predictions) if finished else None
+        if done is not None:
+            log.info("%s %s: scored by an earlier attempt of this run (%s); not scored again", tag, set_name, predictions)
+            results[set_name] = done
+            if reused is not None:
+                reused.append(f"{tag}_{set_name}")
+            continue
         if task.kind == "generation":
             res = evaluate_generation(model, tokenizer, examples, task.answer_type_for(set_name), task.max_new_tokens,
                                       batch_size=cfg["eval_batch_size"], aqua_fix=task.aqua_fix, prompt_template=task.prompt_template,
@@ -74,10 +92,22 @@ def evaluate(model, tokenizer, task: Task, cfg: dict, out_dir: Path | None, tag:
                                           batch_size=cfg["eval_batch_size"], max_length=cfg["trainer"]["max_length"],
                                           desc=f"eval {tag} {set_name}")
         if out_dir is not None:
-            res.save_predictions(out_dir / "predictions" / f"{tag}_{set_name}.jsonl", compact=cfg.get("predictions") == "compact")
+            res.save_predictions(out_dir / "predictions" / f"{tag}_{set_name}.jsonl", compact=compact)
+        if finished is not None:
+            finished.save(tag, set_name, key, res.metrics)
         results[set_name] = res.metrics
         log.info("%s %s: %s", tag, set_name, {k: round(v, 4) if isinstance(v, float) else v for k, v in res.metrics.items()})
+        if after_set is not None:
+            after_set(f"{tag}_{set_name}")
     return results
+
+
+def _set_scored(cfg: dict, clock: AttemptClock) -> Callable[[str], None]:
+    def done(name: str) -> None:
+        clock.tick()
+        if (cfg.get("debug") or {}).get("kill_after") == name:  # test aid (`+debug.kill_after=after_<set>`):
+            os._exit(137)  # dies like a killed job (no cleanup) once that set is scored
+    return done
 
 
 def _train_features(task: Task, tokenizer, max_length: int) -> list[dict]:
@@ -169,6 +199,10 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
         log.info("run %s already completed (%s); resume=false reruns it", rid, run_dir / "record.json")
         return done
     run_dir.mkdir(parents=True, exist_ok=True)
+    if not cfg["resume"]:
+        FinishedSets(run_dir).forget()  # a rerun scores everything again
+    clock = AttemptClock(run_dir, fresh=not cfg["resume"], started=t_start)
+    set_scored = _set_scored(cfg, clock)
     device = pick_device(cfg["device"])
     set_seed(cfg["seed"])
 
@@ -191,7 +225,9 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     # what runs, its size and an estimate of its duration (steps from the examples training keeps)
     announce_plan(cfg, task, model, tokenizer, heads, device, train_examples=len(features))
 
-    before = evaluate(model, tokenizer, task, cfg, run_dir, "before") if cfg["eval_before"] else None
+    reused: list[str] = []  # eval sets scored by an earlier attempt of this run
+    before = (evaluate(model, tokenizer, task, cfg, run_dir, "before", scored={"commit": git_state().get("commit")}, reused=reused,
+                       after_set=set_scored) if cfg["eval_before"] else None)
 
     collate = _collator(task, tokenizer)
     method_cfg = dict(cfg["method"])
@@ -208,7 +244,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     args = training_arguments(cfg["trainer"], str(run_dir / "checkpoints"), seed=cfg["seed"], report_to=report_to, run_name=rid,
                               use_cpu=device.type == "cpu", evaluation=evaluation, eval_batch_size=cfg["eval_batch_size"])
     selecting = evaluation != "no"
-    callbacks = list(prepared.callbacks) + ([PatternConsistencyCheck()] if prepared.name == "neuroada" else [])
+    callbacks = [*prepared.callbacks, TickOnSave(clock), *([PatternConsistencyCheck()] if prepared.name == "neuroada" else [])]
     if (cfg.get("debug") or {}).get("kill_at_step"):
         callbacks.append(KillAtStep(int(cfg["debug"]["kill_at_step"])))
     trainer = NeuroAdaTrainer(
@@ -229,6 +265,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
             trainer._load_best_model()
         training_loss = mean_training_loss(finished)
     else:
+        FinishedSets(run_dir).forget("after")  # the model an earlier attempt scored is being trained again
         training_loss = trainer.train(resume_from_checkpoint=resume).training_loss
     resources.stop()
     peak = resources.peak()
@@ -238,7 +275,10 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
 
     prepared.save(run_dir / "adapter")
     model = prepared.merge() if cfg["merge"] and prepared.mergeable else prepared.model
-    after = evaluate(model, tokenizer, task, cfg, run_dir, "after")
+    best = trainer.state.best_model_checkpoint if args.load_best_model_at_end else None
+    scored = {"step": trainer.state.global_step, "checkpoint": Path(best).name if best else None,
+              "merged": model is not prepared.model, "commit": git_state().get("commit")}
+    after = evaluate(model, tokenizer, task, cfg, run_dir, "after", scored=scored, reused=reused, after_set=set_scored)
 
     tokens = trainer.state.num_input_tokens_seen or 0
     summary = {**_flat_metrics("after", after), **(_flat_metrics("before", before) if before else {}),
@@ -266,6 +306,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
         "metrics": after,
         "metrics_before": before,
         "eval_sizes": {k: len(v) for k, v in task.eval_sets.items()},
+        "eval_reused": reused,  # <pass>_<set> scored by an earlier (killed) attempt of this run, with the same key
         "train_examples": len(features),
         "selection": selection_record(trainer.state, task.primary_metric, task.selection_set, evaluation) if selecting else None,
         "resplit_seed": task.resplit_seed,
@@ -274,7 +315,9 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
                   "tokens_per_s": tokens / resources.elapsed if resources.elapsed else None,
                   "log_history": trainer.state.log_history},
         "peak_memory": peak,
-        "wall_time_s": time.perf_counter() - t_start,
+        "wall_time_s": time.perf_counter() - t_start,  # this attempt
+        "attempts": len(clock.attempts),  # launches it took (a killed run's relaunches add one each)
+        "wall_time_all_attempts_s": clock.total,  # a lower bound when killed: time after an attempt's last save is lost
         "device": str(device),
         "world_size": trainer.args.world_size,  # processes; the effective batch is batch_size x grad_accum x this
         "versions": library_versions(),

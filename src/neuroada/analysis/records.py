@@ -31,8 +31,8 @@ EVAL_SET_PREFERENCE = ("test", "dev", "validation")  # which eval set stands for
 
 RUN_COLUMNS = ["run_id", "status", "model", "task", "suite", "method", "method_tag", "k", "r", "selection", "seed",
                "trainable_params", "total_params", "trainable_percent", "primary_metric", "steps", "train_time_s",
-               "tokens_per_s", "peak_memory_bytes", "peak_memory_kind", "device", "wall_time_s", "git_commit", "git_dirty",
-               "created", "path"]
+               "tokens_per_s", "peak_memory_bytes", "peak_memory_kind", "device", "wall_time_s", "attempts",
+               "wall_time_all_attempts_s", "git_commit", "git_dirty", "created", "path"]
 METRIC_COLUMNS = ["run_id", "model", "task", "suite", "method", "method_tag", "k", "r", "seed", "trainable_percent",
                   "primary_metric", "phase", "eval_set", "benchmark", "metric", "value", "n", "is_primary"]
 GROUP_KEYS = ["model", "task", "suite", "method", "method_tag", "phase", "eval_set", "benchmark", "metric"]
@@ -108,7 +108,8 @@ def runs_frame(records_or_root) -> pd.DataFrame:
             "trainable_percent": rec.get("trainable_percent"), "primary_metric": rec.get("primary_metric"),
             "steps": train.get("steps"), "train_time_s": train.get("train_time_s"), "tokens_per_s": train.get("tokens_per_s"),
             "peak_memory_bytes": peak, "peak_memory_kind": kind, "device": rec.get("device") or (rec.get("peak_memory") or {}).get("device"),
-            "wall_time_s": rec.get("wall_time_s"), "git_commit": git.get("commit"), "git_dirty": git.get("dirty"),
+            "wall_time_s": rec.get("wall_time_s"), "attempts": rec.get("attempts", 1),
+            "wall_time_all_attempts_s": rec.get("wall_time_all_attempts_s", rec.get("wall_time_s")), "git_commit": git.get("commit"), "git_dirty": git.get("dirty"),
             "created": rec.get("created"), "path": rec.get("_path"),
         })
     return pd.DataFrame(rows, columns=RUN_COLUMNS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,10 +26,12 @@ class EvalResult:
         path.parent.mkdir(parents=True, exist_ok=True)
         if compact:
             path = path.with_name(path.name + ".gz")
-        opener = (lambda: gzip.open(path, "wt", encoding="utf-8")) if compact else (lambda: path.open("w", encoding="utf-8"))
+        tmp = path.with_name(f".{path.name}.tmp")  # written whole, then renamed: a kill never leaves half a file
+        opener = (lambda: gzip.open(tmp, "wt", encoding="utf-8")) if compact else (lambda: tmp.open("w", encoding="utf-8"))
         with opener() as handle:
             for row in self.predictions:
                 clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()
                          if not (compact and k in INPUT_KEYS)}
                 handle.write(json.dumps(clean, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
         return path
