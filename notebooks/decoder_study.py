@@ -23,6 +23,8 @@
 #   mean ± std over seeds, with each method's tracked training peak;
 # - `tables/decoder_study_paper.{md,tex}`: the paper's layout, the reported LLaMA rows (labelled reported) above ours;
 # - `tables/decoder_study_lr.{md,csv}`: every lr grid with its selection-set scores (Commonsense15K validation);
+# - `tables/decoder_study_answers.{md,csv}`: accuracy beside the share of the most common answer, and the best constant
+#   answer on the same items (is a score near chance a constant answer?);
 # - `tables/decoder_study_intervals.{md,csv}` and `tables/decoder_study_claims.md`: NeuroAda k=20 minus each
 #   baseline with 95 % paired bootstrap intervals (seeds and test items resampled), verdicts, one sentence per claim;
 # - `figures/decoder_study_frontier.png` and `figures/decoder_study_curves.png`.
@@ -42,6 +44,7 @@ from IPython.display import Markdown, display
 from neuroada.analysis import load_reference
 from neuroada.analysis import stats
 from neuroada.analysis import study_report as sr
+from neuroada.analysis.answer_spread import answer_spread, collapsed_share, spread_table
 
 t0 = time.perf_counter()
 spec = sr.DECODER_STUDY
@@ -91,6 +94,26 @@ sr.write_table(paths.tables, "decoder_study_paper", paper, "Commonsense reasonin
                "Reported: the sources in results/reference (labelled reported, other models, full Commonsense170K training); "
                "ours: this study (800 training examples, 250 items a set). Not comparable in level; compare the order of methods.")
 display(Markdown((paths.tables / "decoder_study_paper.md").read_text()))
+
+# %% [markdown]
+# ## Answer spread: how far the scores are from a constant answer
+#
+# Each cell: accuracy (share of items given the run's most common answer), mean over the method's counted runs;
+# the last row is the best constant answer on the same items. A share near 100 % means the method answers that set
+# with one label, and its score is that label's frequency.
+
+# %%
+spread = answer_spread(counted, spec.columns)
+spread_all = answer_spread([r for r in records if r.get("status") == "completed"], spec.columns)
+hit, cells = collapsed_share(spread_all)
+spread_note = (f"Accuracy x 100 (share of the items given the run's most common extracted answer, %), mean over counted runs. "
+               f"Best constant answer: the most common gold answer of the set's items, chosen in hindsight (an upper bound on "
+               f"any constant predictor). Over every completed run (tuning runs included), {hit} of {cells} (run, set) cells "
+               f"gave one answer to at least 90 % of the items. Runs: {summary}")
+sr.write_table(paths.tables, "decoder_study_answers", spread_table(spread, spec.main, spec.columns),
+               "Decoder study: accuracy beside the spread of answers (is a score a constant answer?)", spread_note,
+               csv=spread_all, formats=("md",))
+display(Markdown((paths.tables / "decoder_study_answers.md").read_text()))
 
 # %% [markdown]
 # ## Paired bootstrap intervals and the claims

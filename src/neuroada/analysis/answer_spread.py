@@ -1,0 +1,76 @@
+"""How varied a run's answers are, beside the best constant answer: reading a score near chance.
+
+A small model trained briefly can give one answer to every item of a set ("the correct answer is answer1");
+its accuracy is then the share of that answer among the gold labels, and two methods that each collapse onto
+a different constant differ by label frequencies, not by what they learned. Per run and test set this gives the
+share of items that received the run's most common answer, and per set the accuracy of the best constant answer
+on the same items (the most common gold answer, chosen in hindsight: an upper bound on any constant predictor).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from . import stats
+from .records import benchmark_name
+from .tables import method_label, task_label
+
+COLUMNS = ["method_tag", "seed", "benchmark", "n", "accuracy", "top_answer", "top_share", "distinct", "constant_accuracy"]
+
+
+def _answer(row: Mapping) -> str:
+    """What the run answered: the extracted answer (generation; None = nothing extracted) or the class index."""
+    return str(row["extracted"] if "extracted" in row else row.get("prediction"))
+
+
+def answer_spread(records: Iterable[Mapping], eval_sets: Iterable[str] | None = None, phase: str = "after") -> pd.DataFrame:
+    """One row per (run, reported set with predictions): accuracy, the most common answer and its share of items
+    (%), the number of distinct answers, and the best constant answer's accuracy on the same items (%)."""
+    rows = []
+    for rec in records:
+        for eval_set in stats.report_sets(rec, eval_sets):
+            path = stats.predictions_path(rec, eval_set, phase)
+            if path is None:
+                continue
+            preds = stats.read_predictions(path)
+            if not preds:
+                continue
+            answers = Counter(_answer(p) for p in preds)
+            golds = Counter(str(p.get("gold")) for p in preds)
+            top, top_n = answers.most_common(1)[0]
+            n = len(preds)
+            rows.append({"method_tag": rec.get("method_tag") or rec.get("method"), "seed": rec.get("seed"),
+                         "benchmark": benchmark_name(rec.get("suite"), rec.get("task"), eval_set), "n": n,
+                         "accuracy": 100.0 * sum(bool(p.get("correct")) for p in preds) / n, "top_answer": top,
+                         "top_share": 100.0 * top_n / n, "distinct": len(answers),
+                         "constant_accuracy": 100.0 * golds.most_common(1)[0][1] / n})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def spread_table(spread: pd.DataFrame, tags: Sequence[str], benchmarks: Sequence[str]) -> pd.DataFrame:
+    """Per method (mean over its runs): "accuracy (share of its most common answer)" per set; a last row gives
+    the best constant answer's accuracy per set. Methods without runs are left out."""
+    out = []
+    for tag in tags:
+        g = spread[spread["method_tag"] == tag]
+        if g.empty:
+            continue
+        row = {"Method": method_label(tag), "Runs": int(g[["seed"]].drop_duplicates().shape[0])}
+        for b in benchmarks:
+            c = g[g["benchmark"] == b]
+            row[task_label(b)] = "–" if c.empty else f"{c['accuracy'].mean():.1f} ({c['top_share'].mean():.0f} %)"
+        out.append(row)
+    if not spread.empty:
+        row = {"Method": "Best constant answer (same items)", "Runs": "–"}
+        for b in benchmarks:
+            c = spread.loc[spread["benchmark"] == b, "constant_accuracy"]  # the same items in every run of a set here
+            row[task_label(b)] = "–" if c.empty else f"{c.mean():.1f}"
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def collapsed_share(spread: pd.DataFrame, threshold: float = 90.0) -> tuple[int, int]:
+    """(cells whose most common answer covers at least `threshold` % of the items, all cells)."""
+    return int((spread["top_share"] >= threshold).sum()), len(spread)

@@ -1,0 +1,43 @@
+"""Answer spread: a run that gives one answer to every item is seen as such, beside the best constant answer."""
+import gzip
+import json
+
+import pytest
+
+from neuroada.analysis.answer_spread import answer_spread, collapsed_share, spread_table
+
+GOLD = ["answer1"] * 5 + ["answer2"] * 3 + ["answer3"] * 2  # the best constant answer scores 50 %
+
+
+def run_record(tmp_path, tag, seed, answers):
+    run = tmp_path / f"{tag}_{seed}"
+    (run / "predictions").mkdir(parents=True)
+    with gzip.open(run / "predictions" / "after_arc_easy.jsonl.gz", "wt") as f:
+        for i, (a, g) in enumerate(zip(answers, GOLD)):
+            f.write(json.dumps({"index": i, "row": 10 + i, "extracted": a, "gold": g, "correct": a == g}) + "\n")
+    return {"run_id": run.name, "_path": str(run / "record.json"), "status": "completed", "method_tag": tag, "seed": seed,
+            "suite": "commonsense", "task": "commonsense15k", "metrics": {"arc_easy": {"accuracy": 0.0}, "validation": {}},
+            "selection": {"set": "validation"}}
+
+
+def test_a_constant_answer_shows_as_a_full_share_and_scores_its_gold_frequency(tmp_path):
+    collapsed = run_record(tmp_path, "neuroada-k20", 1, ["answer2"] * 10)
+    varied = run_record(tmp_path, "lora-rmatchk20", 1, GOLD[:8] + [None, "answer1"])
+    spread = answer_spread([collapsed, varied])
+    by = spread.set_index("method_tag")
+    assert by.loc["neuroada-k20", "top_share"] == 100 and by.loc["neuroada-k20", "accuracy"] == pytest.approx(30)
+    assert by.loc["neuroada-k20", "distinct"] == 1 and by.loc["neuroada-k20", "top_answer"] == "answer2"
+    assert by.loc["lora-rmatchk20", "top_share"] == 60 and by.loc["lora-rmatchk20", "distinct"] == 3  # answer1, answer2 and None (nothing extracted)
+    assert by.loc["lora-rmatchk20", "accuracy"] == pytest.approx(80)
+    assert (spread["constant_accuracy"] == 50).all() and list(spread["benchmark"]) == ["arc_easy", "arc_easy"]
+    assert collapsed_share(spread) == (1, 2)
+    table = spread_table(spread, ["neuroada-k20", "neuroada-k1", "lora-rmatchk20"], ["arc_easy"])
+    assert list(table["Method"]) == ["NeuroAda (k=20)", "LoRA (r matched to k=20)", "Best constant answer (same items)"]
+    assert list(table["ARC-e"]) == ["30.0 (100 %)", "80.0 (60 %)", "50.0"]
+
+
+def test_sets_without_predictions_and_the_selection_set_are_left_out(tmp_path):
+    rec = run_record(tmp_path, "full", 2, GOLD)
+    rec["metrics"]["boolq"] = {"accuracy": 0.5}  # no predictions file
+    spread = answer_spread([rec])
+    assert list(spread["benchmark"]) == ["arc_easy"] and spread_table(spread.iloc[0:0], ["full"], ["arc_easy"]).empty
