@@ -24,6 +24,8 @@
 # - `tables/glue_study_intervals.{md,csv}` and `tables/glue_study_claims.md`: NeuroAda k=20 minus each baseline with
 #   95 % paired bootstrap intervals (seeds and test items resampled), the verdicts and one sentence per claim;
 # - `tables/glue_study_selection.{md,tex}`: the selection ablation (C2);
+# - `tables/glue_study_answers.{md,csv}`: accuracy beside the share of the most common predicted class (a constant
+#   predictor shows as 100 %) and the majority class of the same items;
 # - `figures/glue_study_frontier.png` (GLUE average vs trainable parameters) and `figures/glue_study_curves.png`
 #   (selection-set score vs step: did the budget level off?).
 #
@@ -41,6 +43,7 @@ from IPython.display import Markdown, display
 
 from neuroada.analysis import stats
 from neuroada.analysis import study_report as sr
+from neuroada.analysis.answer_spread import answer_spread, collapsed_share, spread_table
 
 t0 = time.perf_counter()
 spec = sr.GLUE_STUDY
@@ -77,6 +80,27 @@ sr.write_table(paths.tables, "glue_study_main", sr.display_method_rows(main, spe
                "GLUE study, MiniLM-L6: the main comparison (primary metric x 100, mean ± std over seeds)", note,
                latex=sr.display_method_rows(main, spec.columns, spec, latex=True), csv=main)
 display(Markdown((paths.tables / "glue_study_main.md").read_text()))
+
+# %% [markdown]
+# ## Answer spread: is a score one class given to every item?
+#
+# Each cell: test accuracy (share of items given the run's most common class, %), mean over the method's counted
+# runs; the last row is the majority class of the same test halves. STS-B (a regression) is left out.
+
+# %%
+classes = [t for t in spec.columns if t != "stsb"]
+spread = answer_spread(counted)
+spread = spread[spread["benchmark"].isin(classes)]
+spread_all = answer_spread([r for r in records if r.get("status") == "completed"])
+spread_all = spread_all[spread_all["benchmark"].isin(classes)]
+hit, cells = collapsed_share(spread_all)
+spread_note = (f"Accuracy x 100 (not CoLA's MCC) with the share of test items given the run's most common class (%), mean "
+               f"over counted runs. Majority class: the most common gold label of each seed's test half, mean over runs. "
+               f"Over every completed run (tuning runs included), {hit} of {cells} (run, task) cells gave one class to at least "
+               f"90 % of the items. Runs: {summary}")
+sr.write_table(paths.tables, "glue_study_answers", spread_table(spread, spec.main, classes, constant_label="Majority class (same items)"),
+               "GLUE study: accuracy beside the spread of predicted classes", spread_note, csv=spread_all, formats=("md",))
+display(Markdown((paths.tables / "glue_study_answers.md").read_text()))
 
 # %% [markdown]
 # ## Paired bootstrap intervals and the claims

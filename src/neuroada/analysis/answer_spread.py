@@ -49,7 +49,8 @@ def answer_spread(records: Iterable[Mapping], eval_sets: Iterable[str] | None = 
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def spread_table(spread: pd.DataFrame, tags: Sequence[str], benchmarks: Sequence[str]) -> pd.DataFrame:
+def spread_table(spread: pd.DataFrame, tags: Sequence[str], benchmarks: Sequence[str],
+                 constant_label: str = "Best constant answer (same items)") -> pd.DataFrame:
     """Per method (mean over its runs): "accuracy (share of its most common answer)" per set; a last row gives
     the best constant answer's accuracy per set. Methods without runs are left out."""
     out = []
@@ -63,9 +64,9 @@ def spread_table(spread: pd.DataFrame, tags: Sequence[str], benchmarks: Sequence
             row[task_label(b)] = "–" if c.empty else f"{c['accuracy'].mean():.1f} ({c['top_share'].mean():.0f} %)"
         out.append(row)
     if not spread.empty:
-        row = {"Method": "Best constant answer (same items)", "Runs": "–"}
+        row = {"Method": constant_label, "Runs": "–"}
         for b in benchmarks:
-            c = spread.loc[spread["benchmark"] == b, "constant_accuracy"]  # the same items in every run of a set here
+            c = spread.loc[spread["benchmark"] == b, "constant_accuracy"]  # GLUE: each seed has its own test half
             row[task_label(b)] = "–" if c.empty else f"{c.mean():.1f}"
         out.append(row)
     return pd.DataFrame(out)
