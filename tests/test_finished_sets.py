@@ -44,3 +44,21 @@ def test_the_items_digest_follows_content_and_order():
     assert items_digest(ITEMS) == items_digest(list(ITEMS))
     assert items_digest(ITEMS) != items_digest(ITEMS[::-1])
     assert items_digest(ITEMS) != items_digest([ITEMS[0], Example(instruction="2 + 2?", answer="5", row=1)])
+
+
+def test_shared_scores_copy_the_predictions_and_answer_only_their_context_and_key(tmp_path):
+    from neuroada.evaluation.finished_sets import SharedScores
+
+    context = {"model": {"name": "m"}, "seed": 1, "commit": "c" * 40}
+    key = {"items": items_digest(ITEMS), "eval_batch_size": 16}
+    mine = tmp_path / "run_a" / "predictions" / "before_x.jsonl"
+    mine.parent.mkdir(parents=True)
+    mine.write_text('{"row": 0}\n')
+    SharedScores(tmp_path, context).publish("x", key, {"accuracy": 0.25}, mine)
+    theirs = tmp_path / "run_b" / "predictions" / "before_x.jsonl"
+    assert SharedScores(tmp_path, context).fetch("x", key, theirs) == {"accuracy": 0.25}
+    assert theirs.read_text() == mine.read_text()
+    other = tmp_path / "run_c" / "predictions" / "before_x.jsonl"
+    assert SharedScores(tmp_path, {**context, "seed": 2}).fetch("x", key, other) is None  # another context
+    assert SharedScores(tmp_path, context).fetch("x", {**key, "eval_batch_size": 8}, other) is None  # another key
+    assert not other.exists()

@@ -169,9 +169,10 @@ def test_killed_during_the_final_evaluation_resumes_without_scoring_the_finished
     assert died.returncode == 137, died.stderr[-2000:]
     again = run_cli(killed, MORE)
     log = again.stdout + again.stderr
-    assert "after addition: scored by an earlier attempt of this run" in log and "after more: scored by" not in log
+    assert "after addition: scored before by an earlier attempt of this run" in log and "after more: scored before" not in log
     a, b = only_record(straight), only_record(killed)
-    assert a["eval_reused"] == [] and b["eval_reused"] == ["before_addition", "before_more", "after_addition"]
+    earlier = "an earlier attempt of this run"
+    assert a["eval_reused"] == {} and b["eval_reused"] == {"before_addition": earlier, "before_more": earlier, "after_addition": earlier}
     assert a["metrics"] == b["metrics"] and a["metrics_before"] == b["metrics_before"] and b["train"]["steps"] == 4
     assert a["attempts"] == 1 and b["attempts"] == 2  # the killed attempt's time counts, up to its last scored set
     assert b["wall_time_all_attempts_s"] > b["wall_time_s"] and abs(a["wall_time_all_attempts_s"] - a["wall_time_s"]) < 1
@@ -189,11 +190,38 @@ def test_a_relaunch_reuses_a_scored_eval_set_only_under_the_same_key(tmp_path, m
     monkeypatch.setattr(pipeline, "evaluate_generation", lambda *a, **k: calls.append(k["desc"]) or real(*a, **k))
     record.unlink()  # as if killed after both evaluations, before the record
     again = pipeline.run(tiny_cfg(tmp_path, *args))
-    assert calls == [] and again["eval_reused"] == ["before_addition", "after_addition"]
+    assert calls == [] and set(again["eval_reused"]) == {"before_addition", "after_addition"}
     assert again["metrics"] == first["metrics"] and again["metrics_before"] == first["metrics_before"]
     record.unlink()
     other = pipeline.run(tiny_cfg(tmp_path, *args, "eval_batch_size=4"))  # same run id, another eval batch: scored again
-    assert calls == ["eval before addition", "eval after addition"] and other["eval_reused"] == []
+    assert calls == ["eval before addition", "eval after addition"] and other["eval_reused"] == {}
     calls.clear()
     pipeline.run(tiny_cfg(tmp_path, *args, "eval_batch_size=4", "resume=false"))  # a rerun scores everything
     assert calls == ["eval before addition", "eval after addition"]
+
+
+def test_the_runs_of_a_sweep_score_the_untrained_model_once(tmp_path, monkeypatch, capsys):
+    """Every job of `-m method.k=...` would score the same base model before training: the first run stores the
+    scores under output_root/.shared_before/, the others copy them, on a clean commit only."""
+    clean = {"commit": "c" * 40, "dirty": False}
+    monkeypatch.setattr(pipeline, "git_state", lambda *a, **k: dict(clean))
+    calls = []
+    real = pipeline.evaluate_generation
+    monkeypatch.setattr(pipeline, "evaluate_generation", lambda *a, **k: calls.append(k["desc"]) or real(*a, **k))
+    args = ("logger=none", "trainer.max_steps=1", "trainer.save_steps=1")
+    first = pipeline.run(tiny_cfg(tmp_path, *args, "method.k=2"))
+    assert "eval before and after training" in capsys.readouterr().out
+    second = pipeline.run(tiny_cfg(tmp_path, *args, "method.k=4"))
+    plan = capsys.readouterr().out  # the plan leaves the before pass out of its estimate and says why
+    assert "eval after training: addition" in plan and "eval before training: scored already" in plan
+    assert calls == ["eval before addition", "eval after addition", "eval after addition"]
+    (shared,) = (tmp_path / ".shared_before").iterdir()
+    assert second["eval_reused"] == {"before_addition": f".shared_before/{shared.name}"} and first["eval_reused"] == {}
+    assert second["metrics_before"] == first["metrics_before"]
+    pred = lambda rec: (tmp_path / rec["run_id"] / "predictions" / "before_addition.jsonl").read_text()  # noqa: E731
+    assert pred(second) == pred(first)
+    calls.clear()
+    pipeline.run(tiny_cfg(tmp_path, *args, "method.k=4", "seed=7"))  # another seed: another classifier init on GLUE
+    clean["dirty"] = True
+    pipeline.run(tiny_cfg(tmp_path, *args, "method.k=3"))  # an edited tree: the code that scored them is unknown
+    assert calls == ["eval before addition", "eval after addition"] * 2

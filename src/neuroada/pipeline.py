@@ -14,7 +14,7 @@ from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding, set_se
 
 from .evaluation import evaluate_classification, evaluate_generation
 from .attempts import AttemptClock, TickOnSave
-from .evaluation.finished_sets import FinishedSets, items_digest
+from .evaluation.finished_sets import FinishedSets, SharedScores, items_digest
 from .memory import tracked_training_memory
 from .methods import prepare_method
 from . import run_guard
@@ -63,24 +63,31 @@ def pick_device(name: str) -> torch.device:
 
 
 def evaluate(model, tokenizer, task: Task, cfg: dict, out_dir: Path | None, tag: str, scored: dict | None = None,
-             reused: list[str] | None = None, after_set: Callable[[str], None] | None = None) -> dict[str, dict]:
+             reused: dict[str, str] | None = None, after_set: Callable[[str], None] | None = None,
+             shared: SharedScores | None = None) -> dict[str, dict]:
     """Metrics per eval set; predictions go to <out_dir>/predictions/<tag>_<set>.jsonl. `scored` names the model
     scored (after training: its step and checkpoint); a set that an earlier attempt of this run scored with the
-    same items, settings, model and commit is not scored again (`evaluation.finished_sets`); its name goes to `reused`.
-    `after_set("<tag>_<set>")` is called once each set is scored and saved."""
+    same items, settings, model and commit is not scored again (`evaluation.finished_sets`), nor is one that another
+    run stored in `shared` (the untrained model's scores, shared by a sweep's runs); `reused` maps it to where it came
+    from. `after_set("<tag>_<set>")` is called once each set is scored and saved."""
     results = {}
     compact = cfg.get("predictions") == "compact"
     finished = FinishedSets(out_dir) if out_dir is not None and cfg["resume"] else None
     for set_name, examples in task.eval_sets.items():
-        predictions = None if out_dir is None else out_dir / "predictions" / f"{tag}_{set_name}.jsonl{'.gz' if compact else ''}"
-        key = {"items": items_digest(examples), "eval_batch_size": cfg["eval_batch_size"], "predictions": cfg.get("predictions", "full"),
-               **(scored or {})}
+        predictions = None if out_dir is None else _predictions_path(out_dir, tag, set_name, cfg)
+        key = _eval_key(examples, cfg, scored)
         done = finished.metrics(tag, set_name, key, predictions) if finished else None
+        source = "an earlier attempt of this run"
+        if done is None and shared is not None and predictions is not None and cfg["resume"]:
+            done = shared.fetch(set_name, key, predictions)
+            source = portable_path(shared.root, Path(cfg["output_root"]))
+            if done is not None and finished is not None:
+                finished.save(tag, set_name, key, done)
         if done is not None:
-            log.info("%s %s: scored by an earlier attempt of this run (%s); not scored again", tag, set_name, predictions)
+            log.info("%s %s: scored before by %s; not scored again (predictions: %s)", tag, set_name, source, predictions)
             results[set_name] = done
             if reused is not None:
-                reused.append(f"{tag}_{set_name}")
+                reused[f"{tag}_{set_name}"] = source
             continue
         if task.kind == "generation":
             res = evaluate_generation(model, tokenizer, examples, task.answer_type_for(set_name), task.max_new_tokens,
@@ -95,11 +102,36 @@ def evaluate(model, tokenizer, task: Task, cfg: dict, out_dir: Path | None, tag:
             res.save_predictions(out_dir / "predictions" / f"{tag}_{set_name}.jsonl", compact=compact)
         if finished is not None:
             finished.save(tag, set_name, key, res.metrics)
+        if shared is not None and predictions is not None:
+            shared.publish(set_name, key, res.metrics, predictions)
         results[set_name] = res.metrics
         log.info("%s %s: %s", tag, set_name, {k: round(v, 4) if isinstance(v, float) else v for k, v in res.metrics.items()})
         if after_set is not None:
             after_set(f"{tag}_{set_name}")
     return results
+
+
+def _predictions_path(out_dir: Path, tag: str, set_name: str, cfg: dict) -> Path:
+    return out_dir / "predictions" / f"{tag}_{set_name}.jsonl{'.gz' if cfg.get('predictions') == 'compact' else ''}"
+
+
+def _eval_key(examples, cfg: dict, scored: dict | None) -> dict:
+    """What an eval set's scores depend on beyond the run id: its items, the eval settings a run id leaves out, and
+    which model was scored."""
+    return {"items": items_digest(examples), "eval_batch_size": cfg["eval_batch_size"], "predictions": cfg.get("predictions", "full"),
+            **(scored or {})}
+
+
+def _before_scored_already(task: Task, cfg: dict, run_dir: Path, shared: SharedScores | None, scored: dict) -> bool:
+    """Whether every set of the before pass is there to reuse (the plan then leaves that pass out)."""
+    if not cfg["eval_before"] or not cfg["resume"]:
+        return False
+    finished = FinishedSets(run_dir)
+    for set_name, examples in task.eval_sets.items():
+        key, predictions = _eval_key(examples, cfg, scored), _predictions_path(run_dir, "before", set_name, cfg)
+        if finished.metrics("before", set_name, key, predictions) is None and (shared is None or not shared.has(set_name, key, predictions)):
+            return False
+    return True
 
 
 def _set_scored(cfg: dict, clock: AttemptClock) -> Callable[[str], None]:
@@ -108,6 +140,15 @@ def _set_scored(cfg: dict, clock: AttemptClock) -> Callable[[str], None]:
         if (cfg.get("debug") or {}).get("kill_after") == name:  # test aid (`+debug.kill_after=after_<set>`):
             os._exit(137)  # dies like a killed job (no cleanup) once that set is scored
     return done
+
+
+def _shared_before(cfg: dict, device: torch.device) -> SharedScores | None:
+    """Where the runs of one output_root share the untrained model's scores; None on an edited or unknown tree."""
+    git = git_state()
+    if not git.get("commit") or git.get("dirty") is not False:
+        return None
+    return SharedScores(Path(cfg["output_root"]), {"model": cfg["model"], "dtype": cfg["dtype"], "device": device.type, "seed": cfg["seed"],
+                                                   "task": cfg["task"], "max_length": cfg["trainer"]["max_length"], "commit": git["commit"]})
 
 
 def _train_features(task: Task, tokenizer, max_length: int) -> list[dict]:
@@ -223,11 +264,14 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     head_params = head_param_count(model, heads)
     features = _train_features(task, tokenizer, cfg["trainer"]["max_length"])
     # what runs, its size and an estimate of its duration (steps from the examples training keeps)
-    announce_plan(cfg, task, model, tokenizer, heads, device, train_examples=len(features))
+    shared = _shared_before(cfg, device)
+    before_scored = {"commit": git_state().get("commit")}
+    announce_plan(cfg, task, model, tokenizer, heads, device, train_examples=len(features),
+                  before_done=_before_scored_already(task, cfg, run_dir, shared, before_scored))
 
-    reused: list[str] = []  # eval sets scored by an earlier attempt of this run
-    before = (evaluate(model, tokenizer, task, cfg, run_dir, "before", scored={"commit": git_state().get("commit")}, reused=reused,
-                       after_set=set_scored) if cfg["eval_before"] else None)
+    reused: dict[str, str] = {}  # eval sets scored by an earlier attempt of this run, or by another run (shared)
+    before = (evaluate(model, tokenizer, task, cfg, run_dir, "before", scored=before_scored, reused=reused, after_set=set_scored,
+                       shared=shared) if cfg["eval_before"] else None)
 
     collate = _collator(task, tokenizer)
     method_cfg = dict(cfg["method"])
@@ -306,7 +350,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
         "metrics": after,
         "metrics_before": before,
         "eval_sizes": {k: len(v) for k, v in task.eval_sets.items()},
-        "eval_reused": reused,  # <pass>_<set> scored by an earlier (killed) attempt of this run, with the same key
+        "eval_reused": reused,  # <pass>_<set> -> who scored it: an earlier (killed) attempt, or .shared_before/<context>
         "train_examples": len(features),
         "selection": selection_record(trainer.state, task.primary_metric, task.selection_set, evaluation) if selecting else None,
         "resplit_seed": task.resplit_seed,

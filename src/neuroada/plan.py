@@ -196,14 +196,15 @@ def estimate_seconds(task, tokenizer, cfg: dict, rates: dict[str, float], steps:
 
 
 def plan_lines(cfg: dict, task, model, tokenizer, heads: list[str], device: torch.device, measure: bool = True,
-               train_examples: int | None = None) -> list[str]:
-    return build_plan(cfg, task, model, tokenizer, heads, device, measure, train_examples)["lines"]
+               train_examples: int | None = None, before_done: bool = False) -> list[str]:
+    return build_plan(cfg, task, model, tokenizer, heads, device, measure, train_examples, before_done)["lines"]
 
 
 def build_plan(cfg: dict, task, model, tokenizer, heads: list[str], device: torch.device, measure: bool = True,
-               train_examples: int | None = None) -> dict[str, Any]:
+               train_examples: int | None = None, before_done: bool = False) -> dict[str, Any]:
     """{"lines": the plan's lines, "rates": the measurement, "estimate": estimate_seconds(...)}. `train_examples`:
-    what training will use after tokenization (examples whose prompt fills max_length are dropped); default: all."""
+    what training will use after tokenization (examples whose prompt fills max_length are dropped); default: all.
+    `before_done`: the before pass was scored already (by a killed attempt or another run of the sweep): not estimated."""
     from .pipeline import method_tag
 
     plan: dict[str, Any] = {"rates": None, "estimate": None}
@@ -223,10 +224,12 @@ def build_plan(cfg: dict, task, model, tokenizer, heads: list[str], device: torc
     lines.append(f"  train: {used:,} examples; {steps:,} steps of {per_step} sequences"
                  + (f" ({dropped:,} of {len(task.train):,} dropped: their prompt fills max_length)" if dropped > 0 else "")
                  + (f" (max_length {cfg['trainer']['max_length']})" if task.kind != "generation" else ""))
-    passes = 2 if cfg["eval_before"] else 1
+    passes = 2 if cfg["eval_before"] and not before_done else 1
     sets = ", ".join(f"{name} {len(ex):,} items" for name, ex in task.eval_sets.items())
     gen = f"; max_new_tokens {task.max_new_tokens}, batch {cfg['eval_batch_size']}" if task.kind == "generation" else ""
     lines.append(f"  eval {'before and after training' if passes == 2 else 'after training'}: {sets}{gen}")
+    if cfg["eval_before"] and before_done:
+        lines.append("  eval before training: scored already (an earlier attempt, or another run of this output_root); read back")
     if measure:
         try:
             rates = measure_rates(model, tokenizer, task, cfg, device)
@@ -255,12 +258,13 @@ def build_plan(cfg: dict, task, model, tokenizer, heads: list[str], device: torc
     return plan
 
 
-def announce_plan(cfg: dict, task, model, tokenizer, heads: list[str], device: torch.device, train_examples: int | None = None) -> list[str]:
+def announce_plan(cfg: dict, task, model, tokenizer, heads: list[str], device: torch.device, train_examples: int | None = None,
+                  before_done: bool = False) -> list[str]:
     """Prints the plan (module docstring) on rank 0; returns its lines."""
     if int(os.environ.get("RANK", "0")) != 0:
         return []
     t0 = time.perf_counter()
-    lines = plan_lines(cfg, task, model, tokenizer, heads, device, train_examples=train_examples)
+    lines = plan_lines(cfg, task, model, tokenizer, heads, device, train_examples=train_examples, before_done=before_done)
     print("\n".join(lines), flush=True)
     log.debug("plan computed in %.1f s", time.perf_counter() - t0)
     return lines

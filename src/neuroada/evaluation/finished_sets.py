@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -68,3 +70,52 @@ class FinishedSets:
         elif self.root.is_dir():
             for path in self.root.glob(f"{tag}_*.json"):
                 path.unlink(missing_ok=True)
+
+
+class SharedScores:
+    """Scores of the untrained model that every run of a sweep would otherwise repeat.
+
+    The `before` pass scores the base model, which does not depend on the method or its settings: a sweep over k
+    (`-m method.k=1,5,20`) would score the same model on the same items once per job (GSM8K's 1,319 items: up to
+    hours each on a CPU). The first run stores each set under `<output_root>/.shared_before/<context>/`; a later
+    run with the same context (model, dtype, device type, seed, task, prompt length, clean git commit) and the
+    same per-set key copies the predictions into its own folder and reads the metrics. Only a clean commit
+    shares: on an edited tree the code that scored them is unknown.
+    """
+
+    DIR = ".shared_before"  # hidden: not a run folder to the study reports and collect_records.sh
+
+    def __init__(self, output_root: Path, context: dict[str, Any]):
+        digest = hashlib.sha256(json.dumps(context, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        self.root = Path(output_root) / self.DIR / digest
+        self.context = context
+
+    def fetch(self, set_name: str, key: dict[str, Any], predictions: Path) -> dict | None:
+        """The stored metrics for this set and key, with its predictions copied to `predictions`; else None."""
+        entry = FinishedSets(self.root).metrics("before", set_name, key, self.root / predictions.name)
+        if entry is None:
+            return None
+        _atomic_copy(self.root / predictions.name, predictions)
+        return entry
+
+    def has(self, set_name: str, key: dict[str, Any], predictions: Path) -> bool:
+        return FinishedSets(self.root).metrics("before", set_name, key, self.root / predictions.name) is not None
+
+    def publish(self, set_name: str, key: dict[str, Any], metrics: dict, predictions: Path) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.root / "context.json", json.dumps(self.context, sort_keys=True, indent=1, default=str) + "\n")
+        _atomic_copy(predictions, self.root / predictions.name)
+        FinishedSets(self.root).save("before", set_name, key, metrics)
+
+
+def _atomic_copy(src: Path, dst: Path) -> None:
+    """A whole copy or none: concurrent runs of a sweep may publish the same set at once."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
