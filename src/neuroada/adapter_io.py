@@ -251,10 +251,9 @@ def _dense_shapes(model: nn.Module, listed: dict, cfg_file: Path) -> dict[str, t
     return shapes
 
 
-def _install_or_undo(model: nn.Module, patterns: dict, deltas: dict, config: NeuroAdaConfig, dense: dict | None = None) -> None:
+def _install_or_undo(model: nn.Module, patterns: dict, deltas: dict, config: NeuroAdaConfig, dense: dict) -> None:
     """Installs the layers, copies the deltas and the dense parameters (left trainable, as in training); if
     anything fails, the model is put back as it was."""
-    dense = dense or {}
     originals = {name: model.get_submodule(name) for name in patterns}
     dense_before = {n: model.get_parameter(n).detach().clone() for n in dense}
     grads = {n: p.requires_grad for n, p in model.named_parameters()}
