@@ -2,6 +2,8 @@
 # A launcher fills ARM (arm -> "method overrides|record method_tag|lr grid"), BASE (common overrides) and OUT,
 # queues jobs with `job`, then calls `run_jobs PHASE`: stream STREAM of NSTREAMS runs jobs STREAM, STREAM+NSTREAMS, ...
 # as Hydra multiruns of src/run.py; completed runs are skipped (the pipeline's resume) and DRY_RUN=1 prints them.
+# To pause a study without losing work: `touch $OUT/STOP`; each stream's running job stops right after its next
+# checkpoint or scored eval set (exit 3) and the stream ends; `rm $OUT/STOP` and the same launch resumes.
 PY=${PY:-.venv/bin/python}
 STREAM=${STREAM:-0}
 NSTREAMS=${NSTREAMS:-1}
@@ -55,8 +57,12 @@ run_jobs() {  # run_jobs PHASE
     (( i % NSTREAMS == STREAM )) || continue
     read -r -a overrides <<< "${JOBS[$i]}"
     if [ -n "${DRY_RUN:-}" ]; then echo "$PY src/run.py -m ${JOBS[$i]}"; continue; fi
+    if [ -f "$OUT/STOP" ]; then echo "[$(date -u +%FT%TZ)] stream $STREAM: $OUT/STOP exists; stopping before job $i"; return 3; fi
     echo "[$(date -u +%FT%TZ)] stream $STREAM job $i: ${JOBS[$i]}"
-    OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PY" src/run.py -m "${overrides[@]}" "hydra.sweep.dir=$OUT/.hydra/$1-$i" || status=1
+    local rc=0
+    OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PY" src/run.py -m "${overrides[@]}" "hydra.sweep.dir=$OUT/.hydra/$1-$i" || rc=$?
+    if [ "$rc" = 3 ]; then echo "[$(date -u +%FT%TZ)] stream $STREAM: stopped at a checkpoint ($OUT/STOP); relaunch resumes"; return 3; fi
+    [ "$rc" = 0 ] || status=1
   done
   return $status
 }

@@ -225,3 +225,28 @@ def test_the_runs_of_a_sweep_score_the_untrained_model_once(tmp_path, monkeypatc
     clean["dirty"] = True
     pipeline.run(tiny_cfg(tmp_path, *args, "method.k=3"))  # an edited tree: the code that scored them is unknown
     assert calls == ["eval before addition", "eval after addition"] * 2
+
+
+@pytest.mark.integration
+def test_a_stop_file_stops_a_sweep_at_the_next_checkpoint_and_the_relaunch_matches(tmp_path):
+    """`touch <output_root>/STOP` pauses a study without losing steps: the running job stops right after its next
+    checkpoint (exit 3, no record of any kind), the sweep stops with it, and the same command resumes."""
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    sweep = ("method.k=2,3", "eval_before=false", f"hydra.sweep.dir={tmp_path / 'sweep'}", "-m")
+    run_cli(straight, *sweep)
+    stopped.mkdir()
+    (stopped / "STOP").touch()
+    out = run_cli(stopped, *sweep, check=False)
+    assert out.returncode == 3, out.stderr[-2000:]
+    assert "stopped after the checkpoint of step 2" in out.stdout + out.stderr
+    runs = [p for p in stopped.iterdir() if p.is_dir()]
+    assert len(runs) == 1 and (runs[0] / "checkpoints" / "checkpoint-2").is_dir()  # the second job never started
+    assert not list(stopped.glob("*/record*.json"))  # neither completed nor failed
+    (stopped / "STOP").unlink()
+    run_cli(stopped, *sweep)
+    a = {r["method_tag"]: r for r in map(json.loads, map(Path.read_text, straight.glob("*/record.json")))}
+    b = {r["method_tag"]: r for r in map(json.loads, map(Path.read_text, stopped.glob("*/record.json")))}
+    assert a.keys() == b.keys() == {"neuroada-k2", "neuroada-k3"}
+    assert all(a[t]["metrics"] == b[t]["metrics"] and b[t]["train"]["steps"] == 4 for t in a)
+    resumed = [r for r in b.values() if r["train"]["resumed_from"]]
+    assert len(resumed) == 1 and resumed[0]["train"]["resumed_from"].endswith("checkpoint-2") and resumed[0]["attempts"] == 2

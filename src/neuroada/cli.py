@@ -10,8 +10,10 @@ from omegaconf import DictConfig, OmegaConf
 from .pipeline import run, run_id
 from .records import git_state, library_versions, now_iso
 from .run_guard import RunLocked, write_failure
+from .training import StopRequested
 
 log = logging.getLogger(__name__)
+STOPPED = 3  # exit status of a run (or sweep) stopped by <output_root>/STOP
 
 
 def summary_lines(record: dict) -> list[str]:
@@ -46,9 +48,13 @@ def _in_multirun() -> bool:
 
 def main(cfg: DictConfig) -> dict | None:
     """In a multirun a failed job is recorded and the sweep goes on; a single run prints the error and exits
-    with status 1 (with `debug=true` it re-raises: full traceback)."""
+    with status 1 (with `debug=true` it re-raises: full traceback). A run stopped by `<output_root>/STOP` exits
+    with status 3, a sweep with it."""
     try:
         record = run(cfg)
+    except StopRequested as stop:  # not a failure: no failed record; a sweep stops here too, and resumes as it is
+        log.warning("%s", stop)
+        raise SystemExit(STOPPED) from None
     except Exception as error:
         resolved = OmegaConf.to_container(cfg, resolve=True)
         path = None if isinstance(error, RunLocked) else record_failure(resolved, error)  # the other process owns that folder

@@ -25,7 +25,8 @@ from .plan import announce_plan
 from .records import config_hash, data_hashes, git_state, library_versions, now_iso, portable_path, write_record
 from .tasks import Task, load_task, resolve_data_dir
 from .tasks.datasets import tokenize_for_causal_lm, tokenize_for_classification
-from .training import KillAtStep, NeuroAdaTrainer, PatternConsistencyCheck, ResourceMonitor, training_arguments
+from .training import (KillAtStep, NeuroAdaTrainer, PatternConsistencyCheck, ResourceMonitor, StopAtCheckpoint, StopRequested,
+                       stop_requested, training_arguments)
 from .training.args import eval_strategy
 from .training.checkpoints import finished_training, last_complete_checkpoint, mean_training_loss
 from .training.selection import classification_metrics, generation_metrics, selection_record
@@ -139,6 +140,9 @@ def _set_scored(cfg: dict, clock: AttemptClock) -> Callable[[str], None]:
         clock.tick()
         if (cfg.get("debug") or {}).get("kill_after") == name:  # test aid (`+debug.kill_after=after_<set>`):
             os._exit(137)  # dies like a killed job (no cleanup) once that set is scored
+        stop = stop_requested(cfg["output_root"])
+        if stop is not None:  # the relaunch reads this set back (eval_done/) and goes on with the next
+            raise StopRequested(f"stopped after scoring {name} because {stop} exists; remove it and run the same command to resume")
     return done
 
 
@@ -288,7 +292,8 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     args = training_arguments(cfg["trainer"], str(run_dir / "checkpoints"), seed=cfg["seed"], report_to=report_to, run_name=rid,
                               use_cpu=device.type == "cpu", evaluation=evaluation, eval_batch_size=cfg["eval_batch_size"])
     selecting = evaluation != "no"
-    callbacks = [*prepared.callbacks, TickOnSave(clock), *([PatternConsistencyCheck()] if prepared.name == "neuroada" else [])]
+    callbacks = [*prepared.callbacks, TickOnSave(clock), StopAtCheckpoint(cfg["output_root"]),
+                 *([PatternConsistencyCheck()] if prepared.name == "neuroada" else [])]
     if (cfg.get("debug") or {}).get("kill_at_step"):
         callbacks.append(KillAtStep(int(cfg["debug"]["kill_at_step"])))
     trainer = NeuroAdaTrainer(

@@ -1,8 +1,34 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from transformers import TrainerCallback
+
+STOP_FILE = "STOP"  # `touch <output_root>/STOP`: every run under that root stops at its next checkpoint
+
+
+class StopRequested(Exception):
+    """A run stopped on request after a checkpoint or a scored eval set: the same command resumes it."""
+
+
+def stop_requested(output_root: str | Path) -> Path | None:
+    path = Path(output_root) / STOP_FILE
+    return path if path.exists() else None
+
+
+class StopAtCheckpoint(TrainerCallback):
+    """Stops the run right after a checkpoint is written when `<output_root>/STOP` exists: a study can be paused
+    without losing the steps since the last checkpoint (a kill loses them)."""
+
+    def __init__(self, output_root: str | Path):
+        self.output_root = output_root
+
+    def on_save(self, args, state, control, **kwargs):
+        path = stop_requested(self.output_root)
+        if path is not None:
+            raise StopRequested(f"stopped after the checkpoint of step {state.global_step} because {path} exists; "
+                                "remove it and run the same command to resume")
 
 
 class KillAtStep(TrainerCallback):
