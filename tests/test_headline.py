@@ -62,3 +62,14 @@ def test_the_plan_counts_steps_from_the_examples_training_keeps():
     assert "  train: 797 examples; 100 steps of 8 sequences (83 of 880 dropped: their prompt fills max_length)" in lines
     lines = plan_lines(cfg, task, None, None, [], torch.device("cpu"), measure=False)
     assert "  train: 880 examples; 110 steps of 8 sequences" in lines
+
+
+def test_the_sweeps_estimate_counts_the_untrained_models_pass_once():
+    """plan_estimates.py: three gsm8k jobs, only the first of which scores before training (`.shared_before/`)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("plan_estimates", REPO / "experiments" / "headline" / "plan_estimates.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    run = {"estimate_s": {"train": 100.0, "eval_per_pass": {"gsm8k": [10.0, 40.0]}, "total_low": 120.0, "total_high": 180.0}}
+    assert module.sweep_estimate(run)["estimate_s"] == {"total_low": 120.0 + 2 * 110.0, "total_high": 180.0 + 2 * 140.0}

@@ -14,7 +14,7 @@ from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding, set_se
 
 from .evaluation import evaluate_classification, evaluate_generation
 from .attempts import AttemptClock, TickOnSave
-from .evaluation.finished_sets import FinishedSets, SharedScores, items_digest
+from .evaluation.finished_sets import EvalCache, FinishedSets, SharedScores
 from .memory import tracked_training_memory
 from .methods import prepare_method
 from . import run_guard
@@ -63,32 +63,18 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def evaluate(model, tokenizer, task: Task, cfg: dict, out_dir: Path | None, tag: str, scored: dict | None = None,
-             reused: dict[str, str] | None = None, after_set: Callable[[str], None] | None = None,
-             shared: SharedScores | None = None) -> dict[str, dict]:
+def evaluate(model, tokenizer, task: Task, cfg: dict, out_dir: Path, tag: str, scored: dict, cache: EvalCache,
+             after_set: Callable[[str], None]) -> dict[str, dict]:
     """Metrics per eval set; predictions go to <out_dir>/predictions/<tag>_<set>.jsonl. `scored` names the model
-    scored (after training: its step and checkpoint); a set that an earlier attempt of this run scored with the
-    same items, settings, model and commit is not scored again (`evaluation.finished_sets`), nor is one that another
-    run stored in `shared` (the untrained model's scores, shared by a sweep's runs); `reused` maps it to where it came
-    from. `after_set("<tag>_<set>")` is called once each set is scored and saved."""
+    scored (after training: its step and checkpoint); a set that `cache` holds for the same items, settings, model
+    and commit is read back, not scored again. `after_set("<tag>_<set>")` is called once each set is scored."""
     results = {}
-    compact = cfg.get("predictions") == "compact"
-    finished = FinishedSets(out_dir) if out_dir is not None and cfg["resume"] else None
     for set_name, examples in task.eval_sets.items():
-        predictions = None if out_dir is None else _predictions_path(out_dir, tag, set_name, cfg)
-        key = _eval_key(examples, cfg, scored)
-        done = finished.metrics(tag, set_name, key, predictions) if finished else None
-        source = "an earlier attempt of this run"
-        if done is None and shared is not None and predictions is not None and cfg["resume"]:
-            done = shared.fetch(set_name, key, predictions)
-            source = portable_path(shared.root, Path(cfg["output_root"]))
-            if done is not None and finished is not None:
-                finished.save(tag, set_name, key, done)
+        predictions = _predictions_path(out_dir, tag, set_name, cfg)
+        key = cache.key(examples, scored)
+        done = cache.take(tag, set_name, key, predictions)
         if done is not None:
-            log.info("%s %s: scored before by %s; not scored again (predictions: %s)", tag, set_name, source, predictions)
             results[set_name] = done
-            if reused is not None:
-                reused[f"{tag}_{set_name}"] = source
             continue
         if task.kind == "generation":
             res = evaluate_generation(model, tokenizer, examples, task.answer_type_for(set_name), task.max_new_tokens,
@@ -99,16 +85,11 @@ def evaluate(model, tokenizer, task: Task, cfg: dict, out_dir: Path | None, tag:
             res = evaluate_classification(model, tokenizer, examples, task.name, task.num_labels,
                                           batch_size=cfg["eval_batch_size"], max_length=cfg["trainer"]["max_length"],
                                           desc=f"eval {tag} {set_name}")
-        if out_dir is not None:
-            res.save_predictions(out_dir / "predictions" / f"{tag}_{set_name}.jsonl", compact=compact)
-        if finished is not None:
-            finished.save(tag, set_name, key, res.metrics)
-        if shared is not None and predictions is not None:
-            shared.publish(set_name, key, res.metrics, predictions)
+        res.save_predictions(out_dir / "predictions" / f"{tag}_{set_name}.jsonl", compact=cfg.get("predictions") == "compact")
+        cache.save(tag, set_name, key, res.metrics, predictions)
         results[set_name] = res.metrics
         log.info("%s %s: %s", tag, set_name, {k: round(v, 4) if isinstance(v, float) else v for k, v in res.metrics.items()})
-        if after_set is not None:
-            after_set(f"{tag}_{set_name}")
+        after_set(f"{tag}_{set_name}")
     return results
 
 
@@ -116,23 +97,10 @@ def _predictions_path(out_dir: Path, tag: str, set_name: str, cfg: dict) -> Path
     return out_dir / "predictions" / f"{tag}_{set_name}.jsonl{'.gz' if cfg.get('predictions') == 'compact' else ''}"
 
 
-def _eval_key(examples, cfg: dict, scored: dict | None) -> dict:
-    """What an eval set's scores depend on beyond the run id: its items, the eval settings a run id leaves out, and
-    which model was scored."""
-    return {"items": items_digest(examples), "eval_batch_size": cfg["eval_batch_size"], "predictions": cfg.get("predictions", "full"),
-            **(scored or {})}
-
-
-def _before_scored_already(task: Task, cfg: dict, run_dir: Path, shared: SharedScores | None, scored: dict) -> bool:
-    """Whether every set of the before pass is there to reuse (the plan then leaves that pass out)."""
-    if not cfg["eval_before"] or not cfg["resume"]:
-        return False
-    finished = FinishedSets(run_dir)
-    for set_name, examples in task.eval_sets.items():
-        key, predictions = _eval_key(examples, cfg, scored), _predictions_path(run_dir, "before", set_name, cfg)
-        if finished.metrics("before", set_name, key, predictions) is None and (shared is None or not shared.has(set_name, key, predictions)):
-            return False
-    return True
+def _all_found(task: Task, cfg: dict, run_dir: Path, cache: EvalCache, tag: str, scored: dict) -> bool:
+    """Whether `cache` holds every set of a pass (the plan then leaves that pass out)."""
+    return all(cache.find(tag, s, cache.key(examples, scored), _predictions_path(run_dir, tag, s, cfg))[0] is not None
+               for s, examples in task.eval_sets.items())
 
 
 def _set_scored(cfg: dict, clock: AttemptClock) -> Callable[[str], None]:
@@ -146,9 +114,8 @@ def _set_scored(cfg: dict, clock: AttemptClock) -> Callable[[str], None]:
     return done
 
 
-def _shared_before(cfg: dict, device: torch.device) -> SharedScores | None:
+def _shared_before(cfg: dict, device: torch.device, git: dict) -> SharedScores | None:
     """Where the runs of one output_root share the untrained model's scores; None on an edited or unknown tree."""
-    git = git_state()
     if not git.get("commit") or git.get("dirty") is not False:
         return None
     return SharedScores(Path(cfg["output_root"]), {"model": cfg["model"], "dtype": cfg["dtype"], "device": device.type, "seed": cfg["seed"],
@@ -246,6 +213,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     if not cfg["resume"]:
         FinishedSets(run_dir).forget()  # a rerun scores everything again
+    git = git_state()
     clock = AttemptClock(run_dir, fresh=not cfg["resume"], started=t_start)
     set_scored = _set_scored(cfg, clock)
     device = pick_device(cfg["device"])
@@ -268,14 +236,13 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     head_params = head_param_count(model, heads)
     features = _train_features(task, tokenizer, cfg["trainer"]["max_length"])
     # what runs, its size and an estimate of its duration (steps from the examples training keeps)
-    shared = _shared_before(cfg, device)
-    before_scored = {"commit": git_state().get("commit")}
+    cache = EvalCache(run_dir, {"eval_batch_size": cfg["eval_batch_size"], "predictions": cfg.get("predictions", "full")},
+                      reuse=cfg["resume"], shared=_shared_before(cfg, device, git))
+    before_scored = {"commit": git.get("commit")}
     announce_plan(cfg, task, model, tokenizer, heads, device, train_examples=len(features),
-                  before_done=_before_scored_already(task, cfg, run_dir, shared, before_scored))
+                  before_done=cfg["eval_before"] and _all_found(task, cfg, run_dir, cache, "before", before_scored))
 
-    reused: dict[str, str] = {}  # eval sets scored by an earlier attempt of this run, or by another run (shared)
-    before = (evaluate(model, tokenizer, task, cfg, run_dir, "before", scored=before_scored, reused=reused, after_set=set_scored,
-                       shared=shared) if cfg["eval_before"] else None)
+    before = evaluate(model, tokenizer, task, cfg, run_dir, "before", before_scored, cache, set_scored) if cfg["eval_before"] else None
 
     collate = _collator(task, tokenizer)
     method_cfg = dict(cfg["method"])
@@ -314,7 +281,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
             trainer._load_best_model()
         training_loss = mean_training_loss(finished)
     else:
-        FinishedSets(run_dir).forget("after")  # the model an earlier attempt scored is being trained again
+        cache.finished.forget("after")  # the model an earlier attempt scored is being trained again
         training_loss = trainer.train(resume_from_checkpoint=resume).training_loss
     resources.stop()
     peak = resources.peak()
@@ -326,8 +293,8 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     model = prepared.merge() if cfg["merge"] and prepared.mergeable else prepared.model
     best = trainer.state.best_model_checkpoint if args.load_best_model_at_end else None
     scored = {"step": trainer.state.global_step, "checkpoint": Path(best).name if best else None,
-              "merged": model is not prepared.model, "commit": git_state().get("commit")}
-    after = evaluate(model, tokenizer, task, cfg, run_dir, "after", scored=scored, reused=reused, after_set=set_scored)
+              "merged": model is not prepared.model, "commit": git.get("commit")}
+    after = evaluate(model, tokenizer, task, cfg, run_dir, "after", scored, cache, set_scored)
 
     tokens = trainer.state.num_input_tokens_seen or 0
     summary = {**_flat_metrics("after", after), **(_flat_metrics("before", before) if before else {}),
@@ -355,7 +322,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
         "metrics": after,
         "metrics_before": before,
         "eval_sizes": {k: len(v) for k, v in task.eval_sets.items()},
-        "eval_reused": reused,  # <pass>_<set> -> who scored it: an earlier (killed) attempt, or .shared_before/<context>
+        "eval_reused": cache.reused,  # <pass>_<set> -> who scored it: an earlier (killed) attempt, or .shared_before/<context>
         "train_examples": len(features),
         "selection": selection_record(trainer.state, task.primary_metric, task.selection_set, evaluation) if selecting else None,
         "resplit_seed": task.resplit_seed,
@@ -370,7 +337,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
         "device": str(device),
         "world_size": trainer.args.world_size,  # processes; the effective batch is batch_size x grad_accum x this
         "versions": library_versions(),
-        "git": git_state(),
+        "git": git,  # read once at the start: the code this run imported
         "data_dir": portable_path(data_dir),
         "data_sha256": data_hashes(_data_files(cfg["task"], data_dir), root=data_dir) if data_dir else {},
         "wandb_dir": wandb_dir,

@@ -5,6 +5,8 @@ eight test sets take ~17). After each set, the run writes `eval_done/<tag>_<set>
 set's predictions file) with its metrics and a key: a digest of the items, the eval settings that a run id leaves
 out (eval batch size, predictions format), and for the `after` pass which trained model was scored (step and
 chosen checkpoint). A relaunch reuses an entry only when the key matches and the predictions file is there.
+`SharedScores` does the same across the runs of a sweep for the untrained model; `EvalCache` is the one place a
+run asks both.
 """
 
 from __future__ import annotations
@@ -12,13 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from neuroada.io_utils import atomic_write_text
+from neuroada.io_utils import atomic_copy, atomic_write_text
 from neuroada.tasks.example import Example
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,9 @@ def items_digest(examples: Sequence[Example]) -> str:
 class FinishedSets:
     """The `eval_done/` folder of one run directory."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, who: str = "an earlier attempt of this run"):
         self.root = Path(run_dir) / DIR
+        self.who = who  # for the log: whose scores these are
 
     def _path(self, tag: str, set_name: str) -> Path:
         return self.root / f"{tag}_{set_name}.json"
@@ -52,7 +53,7 @@ class FinishedSets:
         except (OSError, ValueError):  # absent, or unreadable: score the set again
             return None
         if entry.get("key") != key:
-            log.info("eval %s %s: an earlier attempt scored other items or another model; scoring again", tag, set_name)
+            log.info("eval %s %s: %s scored other items or another model; not reused", tag, set_name, self.who)
             return None
         if predictions is not None and not predictions.exists():
             return None
@@ -89,33 +90,72 @@ class SharedScores:
         digest = hashlib.sha256(json.dumps(context, sort_keys=True, default=str).encode()).hexdigest()[:16]
         self.root = Path(output_root) / self.DIR / digest
         self.context = context
+        self.who = f"{self.DIR}/{digest}"  # relative to the output root, as records name it
+        self._store = FinishedSets(self.root, who=self.who)
 
-    def fetch(self, set_name: str, key: dict[str, Any], predictions: Path) -> dict | None:
-        """The stored metrics for this set and key, with its predictions copied to `predictions`; else None."""
-        entry = FinishedSets(self.root).metrics("before", set_name, key, self.root / predictions.name)
-        if entry is None:
-            return None
-        _atomic_copy(self.root / predictions.name, predictions)
-        return entry
+    def metrics(self, set_name: str, key: dict[str, Any], predictions: Path) -> dict | None:
+        """The stored metrics for this set and key (`predictions` names the run's file), else None."""
+        return self._store.metrics("before", set_name, key, self.root / predictions.name)
 
-    def has(self, set_name: str, key: dict[str, Any], predictions: Path) -> bool:
-        return FinishedSets(self.root).metrics("before", set_name, key, self.root / predictions.name) is not None
+    def copy_predictions(self, predictions: Path) -> None:
+        atomic_copy(self.root / predictions.name, predictions)
 
     def publish(self, set_name: str, key: dict[str, Any], metrics: dict, predictions: Path) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.root / "context.json", json.dumps(self.context, sort_keys=True, indent=1, default=str) + "\n")
-        _atomic_copy(predictions, self.root / predictions.name)
-        FinishedSets(self.root).save("before", set_name, key, metrics)
+        context = self.root / "context.json"  # what the digest stands for, for a reader of the folder
+        if not context.exists():
+            atomic_write_text(context, json.dumps(self.context, sort_keys=True, indent=1, default=str) + "\n")
+        atomic_copy(predictions, self.root / predictions.name)
+        self._store.save("before", set_name, key, metrics)
 
 
-def _atomic_copy(src: Path, dst: Path) -> None:
-    """A whole copy or none: concurrent runs of a sweep may publish the same set at once."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+class EvalCache:
+    """Where a run's eval passes find sets scored already: this run's earlier attempt (`eval_done/`), then, for the
+    untrained model, the sweep's shared store. `reused` maps `<tag>_<set>` to who scored what a pass took."""
+
+    def __init__(self, run_dir: Path, settings: dict[str, Any], reuse: bool, shared: SharedScores | None = None):
+        self.finished = FinishedSets(run_dir)
+        self.settings = settings  # the eval settings a run id leaves out (eval batch size, predictions format)
+        self.reuse = reuse  # False (resume=false): score everything, keep nothing
+        self.shared = shared
+        self.reused: dict[str, str] = {}
+        self._digests: dict[int, tuple[Sequence[Example], str]] = {}  # holds the list, so its id stays its own
+
+    def key(self, examples: Sequence[Example], scored: dict[str, Any]) -> dict[str, Any]:
+        """What a set's scores depend on beyond the run id: its items, the eval settings, the model scored."""
+        if id(examples) not in self._digests:
+            self._digests[id(examples)] = (examples, items_digest(examples))
+        return {"items": self._digests[id(examples)][1], **self.settings, **scored}
+
+    def find(self, tag: str, set_name: str, key: dict[str, Any], predictions: Path) -> tuple[dict | None, str]:
+        """(metrics, who scored them) when this set was scored under `key` already, else (None, "")."""
+        if not self.reuse:
+            return None, ""
+        done = self.finished.metrics(tag, set_name, key, predictions)
+        if done is not None:
+            return done, self.finished.who
+        if self.shared is not None and tag == "before":
+            done = self.shared.metrics(set_name, key, predictions)
+            if done is not None:
+                return done, self.shared.who
+        return None, ""
+
+    def take(self, tag: str, set_name: str, key: dict[str, Any], predictions: Path) -> dict | None:
+        """`find`, and when found: the shared predictions copied into this run (with a run-local entry) and the
+        source noted in `reused`."""
+        done, who = self.find(tag, set_name, key, predictions)
+        if done is None:
+            return None
+        if self.shared is not None and who == self.shared.who:
+            self.shared.copy_predictions(predictions)
+            self.finished.save(tag, set_name, key, done)
+        self.reused[f"{tag}_{set_name}"] = who
+        log.info("%s %s: scored before by %s; not scored again (predictions: %s)", tag, set_name, who, predictions)
+        return done
+
+    def save(self, tag: str, set_name: str, key: dict[str, Any], metrics: dict, predictions: Path) -> None:
+        """After a set is scored and its predictions written: kept for a relaunch, and shared when untrained."""
+        if self.reuse:
+            self.finished.save(tag, set_name, key, metrics)
+        if self.shared is not None and tag == "before":
+            self.shared.publish(set_name, key, metrics, predictions)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from neuroada.io_utils import atomic_path
 
 
 INPUT_KEYS = ("text_a", "text_b", "prompt")  # copies of the data, left out of compact predictions
@@ -23,15 +24,11 @@ class EvalResult:
         with hundreds of runs) writes `<path>.gz` without copies of the inputs: each line keeps `row`,
         the item's index in its source file, and what the model produced."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         if compact:
             path = path.with_name(path.name + ".gz")
-        tmp = path.with_name(f".{path.name}.tmp")  # written whole, then renamed: a kill never leaves half a file
-        opener = (lambda: gzip.open(tmp, "wt", encoding="utf-8")) if compact else (lambda: tmp.open("w", encoding="utf-8"))
-        with opener() as handle:
+        with atomic_path(path) as tmp, (gzip.open(tmp, "wt", encoding="utf-8") if compact else tmp.open("w", encoding="utf-8")) as handle:
             for row in self.predictions:
                 clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()
                          if not (compact and k in INPUT_KEYS)}
                 handle.write(json.dumps(clean, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
         return path
