@@ -121,17 +121,10 @@ display(Markdown((paths.tables / "decoder_study_answers.md").read_text()))
 # %%
 items = stats.collect_items(r for r in counted if r["method_tag"] in spec.table_tags)
 items.update(stats.collect_items(floor, phase="before"))
-rows = sr.interval_rows(items, spec)
-iv_long, iv_display = sr.intervals_frame(rows, spec)
-iv_note = sr.intervals_note(spec)
-sr.write_table(paths.tables, "decoder_study_intervals", iv_display, "Decoder study: paired differences of the commonsense average (points) and claim verdicts",
-               iv_note, csv=iv_long, formats=("md",))
-claims = sr.claim_sentences(rows, spec)
-claims_md = ("# Decoder study (issue 13), commonsense: the paper's claims at this scale\n\n"
-             + "\n\n".join(sentence for _, sentence in claims.values())
-             + f"\n\nIntervals: `decoder_study_intervals.md`; rules: its note and `neuroada.analysis.stats`. Runs: {summary}\n")
-(paths.tables / "decoder_study_claims.md").write_text(claims_md)
-display(Markdown((paths.tables / "decoder_study_intervals.md").read_text()))
+rows, intervals_md, claims_md = sr.write_intervals_and_claims(
+    paths.tables, items, spec, "Decoder study: paired differences of the commonsense average (points) and claim verdicts",
+    "Decoder study (issue 13), commonsense: the paper's claims at this scale", summary)
+display(Markdown(intervals_md))
 display(Markdown(claims_md))
 
 # %% [markdown]

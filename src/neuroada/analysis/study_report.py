@@ -830,7 +830,22 @@ def write_table(out_dir: str | Path, name: str, display: pd.DataFrame, caption: 
     return written
 
 
+def write_intervals_and_claims(out_dir: str | Path, items: Mapping, spec: StudySpec, caption: str, heading: str,
+                               runs_summary: str) -> tuple[list[IntervalRow], str, str]:
+    """`<spec.name>_intervals.{md,csv}` (every comparison's paired interval and verdict) and `<spec.name>_claims.md`
+    (one sentence a claim under `heading`); returns the interval rows and the two pages' Markdown."""
+    out_dir = Path(out_dir)
+    rows = interval_rows(items, spec)
+    long, display = intervals_frame(rows, spec)
+    write_table(out_dir, f"{spec.name}_intervals", display, caption, intervals_note(spec), csv=long, formats=("md",))
+    claims = claim_sentences(rows, spec)
+    claims_md = (f"# {heading}\n\n" + "\n\n".join(sentence for _, sentence in claims.values())
+                 + f"\n\nIntervals: `{spec.name}_intervals.md`; rules: its note and `neuroada.analysis.stats`. Runs: {runs_summary}\n")
+    (out_dir / f"{spec.name}_claims.md").write_text(claims_md)
+    return rows, (out_dir / f"{spec.name}_intervals.md").read_text(), claims_md
+
+
 __all__ = ["Comparison", "GLUE_STUDY", "IntervalRow", "StudySpec", "chosen_lrs", "claim_sentences", "display_method_rows", "fmt_lr",
            "frontier_points", "head_params", "incomplete_runs", "interval_rows", "intervals_frame", "ledger_summary", "lr_table",
            "main_table", "method_rows", "plot_curves", "plot_frontier", "run_ledger", "scores_frame", "selection_table",
-           "suite_averages", "write_table"]
+           "suite_averages", "write_intervals_and_claims", "write_table"]
