@@ -108,7 +108,6 @@ class SharedScores:
         self._store.save("before", set_name, key, metrics)
 
 
-
 class EvalCache:
     """Where a run's eval passes find sets scored already: this run's earlier attempt (`eval_done/`), then, for the
     untrained model, the sweep's shared store. `reused` maps `<tag>_<set>` to who scored what a pass took."""
