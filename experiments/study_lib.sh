@@ -18,8 +18,10 @@ record_of() { local k; for k in "${!TASK_CONFIG[@]}"; do [ "${TASK_CONFIG[$k]}" 
 job() { JOBS+=("$*"); }
 on_task() { echo "task=$1 ${TASK_ARGS[$1]:-}"; }  # "task=T" plus T's own overrides
 arm_field() { local IFS='|'; read -r -a f <<< "${ARM[$1]}"; echo "${f[$2]}"; }
+# The study's lr choices, by this checkout's code (src/ first: an editable install may point at another checkout).
+choices() { PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m neuroada.analysis.study choose "$OUT"; }
 # The chosen lr of (task, method_tag) on the selection set, or nothing before its tuning runs are in.
-chosen() { "$PY" -m neuroada.analysis.study choose "$OUT" | awk -F'\t' -v t="$1" -v m="$2" '$1==t && $2==m {print $3}'; }
+chosen() { choices | awk -F'\t' -v t="$1" -v m="$2" '$1==t && $2==m {print $3}'; }
 
 # One job per (arm, task): the arm's lr grid at seed 1.
 tune_jobs() {  # tune_jobs "task1 task2" arm...
@@ -38,7 +40,7 @@ widen_jobs() {  # widen_jobs arm...
         job "${BASE[*]} $(on_task "$(config_of "$task")") seed=1 $(arm_field "$arm" 0) trainer.lr=${widen#widen=}"
       fi
     done
-  done < <("$PY" -m neuroada.analysis.study choose "$OUT")
+  done < <(choices)
 }
 
 # The given seeds at the chosen lr of every (arm, task) that is tuned.
