@@ -27,3 +27,16 @@ def test_other_ranks_do_not_write(tmp_path, monkeypatch):
     monkeypatch.setenv("RANK", "1")
     AttemptClock(tmp_path).tick()
     assert not (tmp_path / FILE).exists()
+
+
+def test_each_attempt_names_the_code_it_ran_and_a_resume_on_another_commit_shows(tmp_path):
+    from neuroada.attempts import code_version
+
+    assert code_version({"commit": "a" * 40, "dirty": False}) == "a" * 40
+    assert code_version({"commit": "a" * 40, "dirty": True}) == "a" * 40 + "+dirty"
+    assert code_version({"commit": None, "dirty": None}) == "unknown"
+    AttemptClock(tmp_path, git={"commit": "a" * 40, "dirty": False}).tick()
+    assert AttemptClock(tmp_path, git={"commit": "a" * 40, "dirty": False}).code_versions == ["a" * 40]  # same code twice
+    moved = AttemptClock(tmp_path, git={"commit": "b" * 40, "dirty": False})
+    assert moved.code_versions == ["a" * 40, "b" * 40]
+    assert [a["code"] for a in json.loads((tmp_path / FILE).read_text())] == ["a" * 40, "a" * 40, "b" * 40]

@@ -163,6 +163,7 @@ def test_killed_during_the_final_evaluation_resumes_without_scoring_the_finished
     assert a["eval_reused"] == {} and b["eval_reused"] == {"before_addition": earlier, "before_more": earlier, "after_addition": earlier}
     assert a["metrics"] == b["metrics"] and a["metrics_before"] == b["metrics_before"] and b["train"]["steps"] == 4
     assert a["attempts"] == 1 and b["attempts"] == 2  # the killed attempt's time counts, up to its last scored set
+    assert b["attempt_code"] == a["attempt_code"] and len(b["attempt_code"]) == 1  # both attempts ran this code
     assert b["wall_time_all_attempts_s"] > b["wall_time_s"] and abs(a["wall_time_all_attempts_s"] - a["wall_time_s"]) < 1
     for name in ("before_addition", "after_addition", "after_more"):
         pa = (straight / a["run_id"] / "predictions" / f"{name}.jsonl").read_text()

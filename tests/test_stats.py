@@ -308,7 +308,10 @@ def test_lr_choices_ledger_and_heads(study):
     assert ledger["counted"].sum() == 5 * (5 * 3 + 2 * 3)  # 5 tasks x (5 tuned arms + 2 followers) x 3 seeds
     assert set(ledger.loc[~ledger["counted"] & (ledger["status"] == "completed"), "reason"]) == {"tuning run at an lr not chosen"}
     summary = sr.ledger_summary(ledger, sr.incomplete_runs(study["root"]))
-    assert "1 failed" in summary and "1 run folder(s) without a record" in summary
+    assert "1 failed" in summary and "1 run folder(s) without a record" in summary and "another commit" not in summary
+    resumed = ledger.copy()
+    resumed.loc[resumed["counted"].idxmax(), "code_versions"] = 2  # paused on one commit, finished on the next
+    assert "1 counted run(s) were resumed on another commit" in sr.ledger_summary(resumed)
     assert sr.head_params(study["scores"]) == {"cola": 770, "sst2": 770, "mrpc": 770, "rte": 770, "stsb": 385}
 
 

@@ -214,7 +214,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     if not cfg["resume"]:
         FinishedSets(run_dir).forget()  # a rerun scores everything again
     git = git_state()
-    clock = AttemptClock(run_dir, fresh=not cfg["resume"], started=t_start)
+    clock = AttemptClock(run_dir, fresh=not cfg["resume"], started=t_start, git=git)
     set_scored = _set_scored(cfg, clock)
     device = pick_device(cfg["device"])
     set_seed(cfg["seed"])
@@ -334,6 +334,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
         "wall_time_s": time.perf_counter() - t_start,  # this attempt
         "attempts": len(clock.attempts),  # launches it took (a killed run's relaunches add one each)
         "wall_time_all_attempts_s": clock.total,  # a lower bound when killed: time after an attempt's last save is lost
+        "attempt_code": clock.code_versions,  # the code each attempt ran: more than one when resumed on another commit
         "device": str(device),
         "world_size": trainer.args.world_size,  # processes; the effective batch is batch_size x grad_accum x this
         "versions": library_versions(),

@@ -220,7 +220,8 @@ def run_ledger(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec
     for rec in records:
         task, tag, lr = rec.get("task"), rec.get("method_tag"), _lr(rec)
         row = {"run_id": rec.get("run_id"), "task": task, "method_tag": tag, "seed": rec.get("seed"), "lr": lr,
-               "status": rec.get("status"), "created": str(rec.get("created", "")), "counted": False, "reason": ""}
+               "status": rec.get("status"), "created": str(rec.get("created", "")), "counted": False, "reason": "",
+               "code_versions": len(rec.get("attempt_code") or [None])}  # >1: resumed on another commit
         want = lr_of.get((task, tag), math.nan)
         if rec.get("status") != "completed":
             row["reason"] = f"not completed ({rec.get('status')})"
@@ -233,7 +234,8 @@ def run_ledger(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec
         else:
             row["counted"] = True
         rows.append(row)
-    ledger = pd.DataFrame(rows, columns=["run_id", "task", "method_tag", "seed", "lr", "status", "created", "counted", "reason"])
+    ledger = pd.DataFrame(rows, columns=["run_id", "task", "method_tag", "seed", "lr", "status", "created", "counted", "reason",
+                                         "code_versions"])
     if not ledger.empty:  # one run per (task, method, seed): the latest
         counted = ledger[ledger["counted"]].sort_values("created")
         dup = counted.duplicated(["task", "method_tag", "seed"], keep="last")
@@ -280,7 +282,8 @@ def incomplete_runs(root: str | Path) -> list[str]:
 
 
 def ledger_summary(ledger: pd.DataFrame, incomplete: Sequence[str] = ()) -> str:
-    """`N records: C completed (K counted, D discarded: ...), F failed; I run folders without a record`."""
+    """`N records: C completed (K counted, D discarded: ...), F failed; I run folders without a record`, and how
+    many counted runs were trained by more than one code version (paused, then resumed on another commit)."""
     if ledger.empty:
         return f"0 run records yet; {len(incomplete)} run folder(s) without a record (running or interrupted)."
     completed = ledger["status"] == "completed"
@@ -289,7 +292,13 @@ def ledger_summary(ledger: pd.DataFrame, incomplete: Sequence[str] = ()) -> str:
     why = ", ".join(f"{n} {r}" for r, n in reasons.items())
     return (f"{len(ledger)} run records: {int(completed.sum())} completed ({int(ledger['counted'].sum())} counted, {len(discarded)} discarded"
             + (f": {why}" if why else "") + f"), {int((~completed).sum())} failed; {len(incomplete)} run folder(s) without a record "
-            "(running or interrupted).")
+            "(running or interrupted)." + _mixed_code_text(ledger))
+
+
+def _mixed_code_text(ledger: pd.DataFrame) -> str:
+    mixed = int((ledger["counted"] & (ledger["code_versions"] > 1)).sum()) if "code_versions" in ledger else 0
+    return (f" {mixed} counted run(s) were resumed on another commit than they began on (`attempt_code` in the record)."
+            if mixed else "")
 
 
 # ---------------------------------------------------------------------------------------------------------
