@@ -56,7 +56,6 @@ class AttemptClock:
         """Every attempt's wall time: earlier ones up to their last tick, this one up to now."""
         return sum(a["wall_s"] for a in self.attempts[:-1]) + self.elapsed
 
-
     @property
     def code_versions(self) -> list[str]:
         """The distinct code versions of the attempts, in order ("unknown" for an attempt that did not say)."""
