@@ -45,6 +45,7 @@ from neuroada.analysis import load_reference
 from neuroada.analysis import stats
 from neuroada.analysis import study_report as sr
 from neuroada.analysis.answer_spread import answer_spread, collapsed_share, spread_table
+from neuroada.analysis.tables import task_label
 
 t0 = time.perf_counter()
 spec = sr.DECODER_STUDY
@@ -103,14 +104,16 @@ display(Markdown((paths.tables / "decoder_study_paper.md").read_text()))
 # with one label, and its score is that label's frequency.
 
 # %%
-spread = answer_spread(counted, spec.columns)
+selection_set = spec.tasks[0]  # the selection set (`validation`) is reported under the training task's name
+spread = answer_spread(counted, [*spec.columns, "validation"])
 spread_all = answer_spread([r for r in records if r.get("status") == "completed"], spec.columns)
 hit, cells = collapsed_share(spread_all)
 spread_note = (f"Accuracy x 100 (share of the items given the run's most common extracted answer, %), mean over counted runs. "
                f"Best constant answer: the most common gold answer of the set's items, chosen in hindsight (an upper bound on "
-               f"any constant predictor). Over every completed run (tuning runs included), {hit} of {cells} (run, set) cells "
+               f"any constant predictor); on the selection set, which mixes answer formats, one answer per format. Over every completed run (tuning runs included), {hit} of {cells} (run, set) cells "
                f"gave one answer to at least 90 % of the items. Runs: {summary}")
-sr.write_table(paths.tables, "decoder_study_answers", spread_table(spread, spec.main, spec.columns),
+spread_cells = spread_table(spread, spec.main, [*spec.columns, selection_set]).rename(columns={task_label(selection_set): "Selection set"})
+sr.write_table(paths.tables, "decoder_study_answers", spread_cells,
                "Decoder study: accuracy beside the spread of answers (is a score a constant answer?)", spread_note,
                csv=spread_all, formats=("md",))
 display(Markdown((paths.tables / "decoder_study_answers.md").read_text()))

@@ -41,3 +41,13 @@ def test_sets_without_predictions_and_the_selection_set_are_left_out(tmp_path):
     rec["metrics"]["boolq"] = {"accuracy": 0.5}  # no predictions file
     spread = answer_spread([rec])
     assert list(spread["benchmark"]) == ["arc_easy"] and spread_table(spread.iloc[0:0], ["full"], ["arc_easy"]).empty
+
+
+def test_on_a_set_of_mixed_formats_the_constant_is_one_answer_per_format():
+    from neuroada.analysis.answer_spread import answer_format, best_constant_correct
+
+    assert [answer_format(g) for g in ("answer3", "option1", "solution2", "ending4", "true", "false", "0", "12.5", "B")] == [
+        "answer", "option", "solution", "ending", "word", "word", "number", "number", "word"]
+    golds = ["answer1"] * 3 + ["answer2"] * 2 + ["solution2"] * 2 + ["solution1"] + ["true"] + ["false"] * 2
+    assert best_constant_correct(golds) == 3 + 2 + 2  # answer1, solution2, false
+    assert best_constant_correct(["1", "0", "1"]) == 2  # GLUE's class indices: one format

@@ -28,6 +28,8 @@
 # and the eight test sets (250 items each, 1-4 min a set) in 17 min: 57 min a run. At max length 512 the long
 # examples (BoolQ, HellaSwag) are kept and eval prompts are no longer cut: ~1.2 h a run (correct this from the
 # first record at 512).
+#   Measured at 512 (6 records, commits a143ffa/4cad219, beside one GLUE stream): NeuroAda k=20 62-70 min a run,
+#   k=1 67-73 min (training 30-52 min, the rest the two selection passes and the eight test sets).
 #   cs-tune   (3+3+3+2) = 11 runs x ~1.2 h                       = ~13 stream-h
 #   cs-seeds  seed 2 of the 4 tuned methods + DoRA seeds 1, 2  = 6 runs x ~1.2 h = ~7 stream-h (DoRA seed 1
 #             also scores the untrained model: +~15 min)

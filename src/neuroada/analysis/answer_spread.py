@@ -4,10 +4,13 @@ A small model trained briefly can give one answer to every item of a set ("the c
 its accuracy is then the share of that answer among the gold labels, and two methods that each collapse onto
 a different constant differ by label frequencies, not by what they learned. Per run and test set this gives the
 share of items that received the run's most common answer, and per set the accuracy of the best constant answer
-on the same items (the most common gold answer, chosen in hindsight: an upper bound on any constant predictor).
+on the same items (the most common gold answer, chosen in hindsight: an upper bound on any constant predictor). On a
+set that mixes answer formats (the decoder study's selection set: answer1-5, option1-4, solution1-2, ending1-4,
+true/false) the constant is one answer per format, the most that a model which ignores the question can score.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Iterable, Mapping, Sequence
 
@@ -25,6 +28,22 @@ def _answer(row: Mapping) -> str:
     return str(row["extracted"] if "extracted" in row else row.get("prediction"))
 
 
+def answer_format(gold: str) -> str:
+    """`answer3` -> `answer`; any number -> `number` (GLUE's class indices, arithmetic); any other word -> `word`."""
+    label = re.fullmatch(r"([A-Za-z_]+)\d+", gold)
+    if label:
+        return label.group(1)
+    return "number" if re.fullmatch(r"-?[\d.,]+", gold) else "word"
+
+
+def best_constant_correct(golds: Iterable[str]) -> int:
+    """Items the best one-answer-per-format predictor gets right (chosen in hindsight)."""
+    by_format: dict[str, Counter] = {}
+    for g in golds:
+        by_format.setdefault(answer_format(g), Counter())[g] += 1
+    return sum(c.most_common(1)[0][1] for c in by_format.values())
+
+
 def answer_spread(records: Iterable[Mapping], eval_sets: Iterable[str] | None = None, phase: str = "after") -> pd.DataFrame:
     """One row per (run, reported set with predictions): accuracy, the most common answer and its share of items
     (%), the number of distinct answers, and the best constant answer's accuracy on the same items (%)."""
@@ -38,14 +57,13 @@ def answer_spread(records: Iterable[Mapping], eval_sets: Iterable[str] | None = 
             if not preds:
                 continue
             answers = Counter(_answer(p) for p in preds)
-            golds = Counter(str(p.get("gold")) for p in preds)
             top, top_n = answers.most_common(1)[0]
             n = len(preds)
             rows.append({"method_tag": rec.get("method_tag") or rec.get("method"), "seed": rec.get("seed"),
                          "benchmark": benchmark_name(rec.get("suite"), rec.get("task"), eval_set), "n": n,
                          "accuracy": 100.0 * sum(bool(p.get("correct")) for p in preds) / n, "top_answer": top,
                          "top_share": 100.0 * top_n / n, "distinct": len(answers),
-                         "constant_accuracy": 100.0 * golds.most_common(1)[0][1] / n})
+                         "constant_accuracy": 100.0 * best_constant_correct(str(p.get("gold")) for p in preds) / n})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
