@@ -296,7 +296,7 @@ def ledger_summary(ledger: pd.DataFrame, incomplete: Sequence[str] = ()) -> str:
 
 
 def _mixed_code_text(ledger: pd.DataFrame) -> str:
-    mixed = int((ledger["counted"] & (ledger["code_versions"] > 1)).sum()) if "code_versions" in ledger else 0
+    mixed = int((ledger["counted"] & (ledger["code_versions"] > 1)).sum())
     return (f" {mixed} counted run(s) were resumed on another commit than they began on (`attempt_code` in the record)."
             if mixed else "")
 
