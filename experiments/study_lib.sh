@@ -4,6 +4,7 @@
 # as Hydra multiruns of src/run.py; completed runs are skipped (the pipeline's resume) and DRY_RUN=1 prints them.
 # To pause a study without losing work: `touch $OUT/STOP`; each stream's running job stops right after its next
 # checkpoint or scored eval set (exit 3) and the stream ends; `rm $OUT/STOP` and the same launch resumes.
+# ARMS=a,b limits a phase to those arms (names of ARM, or of EXTRA_ARMS), e.g. to seed two methods before tuning all.
 PY=${PY:-.venv/bin/python}
 STREAM=${STREAM:-0}
 NSTREAMS=${NSTREAMS:-1}
@@ -18,24 +19,50 @@ record_of() { local k; for k in "${!TASK_CONFIG[@]}"; do [ "${TASK_CONFIG[$k]}" 
 job() { JOBS+=("$*"); }
 on_task() { echo "task=$1 ${TASK_ARGS[$1]:-}"; }  # "task=T" plus T's own overrides
 arm_field() { local IFS='|'; read -r -a f <<< "${ARM[$1]}"; echo "${f[$2]}"; }
+EXTRA_ARMS=  # arms a launcher queues by hand (not in ARM) that ARMS may name
+# Whether ARMS (unset: every arm) selects this arm.
+selected() { [ -z "${ARMS:-}" ] || [[ ",$ARMS," == *",$1,"* ]]; }
+# The given arms that ARMS selects.
+selected_arms() { local a; for a in "$@"; do selected "$a" && echo "$a"; done; return 0; }
+check_arms() {  # every name in ARMS must be an arm of this launcher
+  local a
+  for a in ${ARMS:+${ARMS//,/ }}; do
+    [[ -n "${ARM[$a]+x}" || " $EXTRA_ARMS " == *" $a "* ]] || {
+      echo "ARMS: unknown arm '$a'; this launcher's arms: ${!ARM[*]} $EXTRA_ARMS" >&2; exit 2; }
+  done
+}
+
 # The study's lr choices, by this checkout's code (src/ first: an editable install may point at another checkout).
-choices() { PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m neuroada.analysis.study choose "$OUT"; }
-# The chosen lr of (task, method_tag) on the selection set, or nothing before its tuning runs are in.
-chosen() { choices | awk -F'\t' -v t="$1" -v m="$2" '$1==t && $2==m {print $3}'; }
+# `load_choices` (not in a subshell) reads them once for the whole launch; the functions below call it.
+CHOICES=
+load_choices() { [ -n "$CHOICES" ] || CHOICES=$(PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m neuroada.analysis.study choose "$OUT"); }
+choices() { load_choices; [ -z "$CHOICES" ] || printf '%s\n' "$CHOICES"; }
+# The chosen lr only where it is final: not at the edge of its grid (then the widen phase comes first).
+tuned_lr() {  # tuned_lr TASK METHOD_TAG
+  local line
+  line=$(choices | awk -F'\t' -v t="$1" -v m="$2" '$1==t && $2==m')
+  if [ -z "$line" ]; then echo "skip $2/$1: not tuned yet" >&2; return; fi
+  if [[ "$line" == *$'\t'widen=* ]]; then
+    echo "skip $2/$1: its lr $(cut -f3 <<< "$line") is at the edge of its $(cut -f5 <<< "$line"); run the widen phase first" >&2
+    return
+  fi
+  cut -f3 <<< "$line"
+}
 
 # One job per (arm, task): the arm's lr grid at seed 1.
 tune_jobs() {  # tune_jobs "task1 task2" arm...
   local tasks=$1; shift
-  for arm in "$@"; do for task in $tasks; do
+  for arm in $(selected_arms "$@"); do for task in $tasks; do
     job "${BASE[*]} $(on_task "$task") seed=1 $(arm_field "$arm" 0) trainer.lr=$(arm_field "$arm" 2)"
   done; done
 }
 
 # One more lr beyond the edge for every choice at the edge of its grid.
 widen_jobs() {  # widen_jobs arm...
+  load_choices
   while IFS=$'\t' read -r task tag lr score grid widen _flat; do
     [ -n "${widen:-}" ] || continue
-    for arm in "$@"; do
+    for arm in $(selected_arms "$@"); do
       if [ "$(arm_field "$arm" 1)" = "$tag" ]; then
         job "${BASE[*]} $(on_task "$(config_of "$task")") seed=1 $(arm_field "$arm" 0) trainer.lr=${widen#widen=}"
       fi
@@ -43,18 +70,20 @@ widen_jobs() {  # widen_jobs arm...
   done < <(choices)
 }
 
-# The given seeds at the chosen lr of every (arm, task) that is tuned.
+# The given seeds at the chosen lr of every (arm, task) that is tuned, with its choice inside its grid.
 seed_jobs() {  # seed_jobs "task1 task2" seeds arm...
-  local tasks=$1 seeds=$2; shift 2
-  for arm in "$@"; do for task in $tasks; do
-    lr=$(chosen "$(record_of "$task")" "$(arm_field "$arm" 1)")
-    [ -n "$lr" ] || { echo "skip $arm/$task: not tuned yet" >&2; continue; }
+  local tasks=$1 seeds=$2 lr; shift 2
+  load_choices
+  for arm in $(selected_arms "$@"); do for task in $tasks; do
+    lr=$(tuned_lr "$(record_of "$task")" "$(arm_field "$arm" 1)")
+    [ -n "$lr" ] || continue
     job "${BASE[*]} $(on_task "$task") seed=$seeds $(arm_field "$arm" 0) trainer.lr=$lr"
   done; done
 }
 
 run_jobs() {  # run_jobs PHASE
   local status=0
+  check_arms
   for i in "${!JOBS[@]}"; do
     (( i % NSTREAMS == STREAM )) || continue
     read -r -a overrides <<< "${JOBS[$i]}"

@@ -168,7 +168,7 @@ def test_decoder_seed_phase_runs_dora_at_loras_choice_and_scores_the_untrained_m
     import subprocess
 
     repo = Path(__file__).resolve().parents[1]
-    grids = {"neuroada-k20": (1e-3, 3e-3, 1e-2), "neuroada-k1": (3e-3, 1e-2, 3e-2), "lora-rmatchk20": (3e-4, 1e-3, 3e-3), "full": (1e-5, 3e-5)}
+    grids = {"neuroada-k20": (1e-3, 3e-3, 1e-2), "neuroada-k1": (3e-3, 1e-2, 3e-2), "lora-rmatchk20": (3e-4, 1e-3, 3e-3), "full": (1e-5, 3e-5, 1e-4)}  # each chosen inside its grid
     for tag, grid in grids.items():
         for i, lr in enumerate(grid):
             d = tmp_path / f"{tag}_{i}"

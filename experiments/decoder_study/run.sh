@@ -5,6 +5,7 @@
 #   bash experiments/decoder_study/run.sh PHASE     PHASE: cs-tune | cs-widen | cs-seeds | math-tune | math-seeds
 #   STREAM=0 NSTREAMS=2 bash experiments/decoder_study/run.sh cs-tune &  (and STREAM=1; one thread each)
 #   DRY_RUN=1 bash experiments/decoder_study/run.sh cs-tune              print the Hydra commands only
+#   ARMS=neuroada20,lora bash experiments/decoder_study/run.sh cs-widen  only those arms (ARM below, and dora)
 #
 # Protocol (the same for every method):
 #   commonsense  task=commonsense15k_study: a fixed seeded 800-item subsample of Commonsense15K at the release's
@@ -21,6 +22,8 @@
 #   methods      NeuroAda k=20 and k=1 on all seven projections; LoRA and DoRA on the paper's LoRA targets
 #                (q,k,v,up,down) with r matched to NeuroAda k=20's count; full fine-tuning; masked k=20 last.
 #   lr           3 log-spaced values for NeuroAda and LoRA, 2 for full FT, seed 1; DoRA reuses LoRA's choice.
+#                A choice at a grid's edge is widened by one value (cs-widen; full FT's two always are, so it
+#                ends with 3); seeds and DoRA run only at a choice inside its grid (`tuned_lr`, study_lib.sh).
 #   seeds        commonsense 1, 2 (and 3 if the budget allows); arithmetic 1.
 #
 # Plan (runs x minutes). Measured 2026-11-30 beside one GLUE stream (1 thread each), NeuroAda k=20 at max
@@ -31,6 +34,7 @@
 #   Measured at 512 (6 records, commits a143ffa/4cad219, beside one GLUE stream): NeuroAda k=20 62-70 min a run,
 #   k=1 67-73 min (training 30-52 min, the rest the two selection passes and the eight test sets).
 #   cs-tune   (3+3+3+2) = 11 runs x ~1.2 h                       = ~13 stream-h
+#   cs-widen  one run per choice at an edge: k=20, k=1 so far, full FT always  = 3-5 runs x ~1.2 h
 #   cs-seeds  seed 2 of the 4 tuned methods + DoRA seeds 1, 2  = 6 runs x ~1.2 h = ~7 stream-h (DoRA seed 1
 #             also scores the untrained model: +~15 min)
 #   math      later, sized from the commonsense records
@@ -56,6 +60,7 @@ ARM=(
 )
 TUNED=(neuroada20 neuroada1 lora full)
 TASK_CONFIG=([commonsense15k]=commonsense15k_study [math10k]=math10k_study)
+EXTRA_ARMS=dora  # DoRA is queued by dora_jobs, at LoRA's lr; ARMS may name it
 DORA="method=dora ++method.r=match ++method.k_match=20"
 
 # DoRA at LoRA's chosen lr (said in the results). Its first seed also evaluates before training
@@ -63,8 +68,10 @@ DORA="method=dora ++method.r=match ++method.k_match=20"
 # (`untrained` in the tables) on the same test items, once; greedy decoding makes it the same for every seed.
 dora_jobs() {
   local task=$1 seeds=$2 lr first
-  lr=$(chosen "$(record_of "$task")" lora-rmatchk20)
-  if [ -z "$lr" ]; then echo "skip dora: LoRA not tuned yet" >&2; return; fi
+  selected dora || return 0
+  load_choices
+  lr=$(tuned_lr "$(record_of "$task")" lora-rmatchk20)
+  if [ -z "$lr" ]; then echo "skip dora: LoRA's lr is not final yet" >&2; return; fi
   first=${seeds%%,*}
   job "${BASE[*]/eval_before=false/eval_before=true} $(on_task "$task") seed=$first $DORA trainer.lr=$lr"
   [ "$seeds" = "$first" ] || job "${BASE[*]} $(on_task "$task") seed=${seeds#*,} $DORA trainer.lr=$lr"

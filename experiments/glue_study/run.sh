@@ -5,6 +5,7 @@
 #   bash experiments/glue_study/run.sh PHASE            PHASE: tune | widen | seeds | selection | frontier | all
 #   STREAM=0 NSTREAMS=2 bash experiments/glue_study/run.sh tune &   STREAM=1 NSTREAMS=2 ... &   (two one-thread streams)
 #   DRY_RUN=1 bash experiments/glue_study/run.sh tune                print the Hydra commands only
+#   ARMS=neuroada20,lora bash experiments/glue_study/run.sh seeds     only those arms (names: ARM below)
 #
 # Each Hydra multirun is one job; stream i runs jobs i, i+NSTREAMS, ... Completed runs are skipped on relaunch
 # (the pipeline's resume), an interrupted one resumes from its last complete checkpoint. Records: results/runs/glue_study/.
@@ -46,6 +47,9 @@
 #   selection 3 selections x 5 tasks x 3 seeds     =  45 runs   ~5 h
 #   frontier  (4 k + 4 r) x 5 tasks x 3 seeds      = 120 runs  ~15 h
 #   main comparison (tune + seeds) ~16 h on two streams, the ablations ~10 h more: the main comparison first.
+# Order since session 10: NeuroAda k=20 against LoRA first, so that C1's main contrast is decided before the other
+#   seven arms are tuned: `ARMS=neuroada20,lora` widen (5 runs), widen again while a choice stays at an edge, seeds
+#   (~18 runs, ~3 h); then tune of the rest. Seeds run only at an lr inside its grid (`tuned_lr` in study_lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source experiments/study_lib.sh
@@ -84,17 +88,19 @@ phase_widen() { widen_jobs "${MAIN_ARMS[@]}"; }
 phase_seeds() { seed_jobs "$TASKS" 1,2,3 "${MAIN_ARMS[@]}"; }
 
 phase_selection() {
+  load_choices
   for task in $TASKS; do
-    lr=$(chosen "$task" neuroada-k20); [ -n "$lr" ] || { echo "skip selection/$task: neuroada-k20 not tuned" >&2; continue; }
+    lr=$(tuned_lr "$task" neuroada-k20); [ -n "$lr" ] || continue
     job "${BASE[*]} $(on_task "$task") seed=1,2,3 method=neuroada method.k=20 method.selection=reverse,random,gradient trainer.lr=$lr"
   done
 }
 
 phase_frontier() {
+  load_choices
   for task in $TASKS; do
-    lr=$(chosen "$task" neuroada-k20)
+    lr=$(tuned_lr "$task" neuroada-k20)
     if [ -n "$lr" ]; then job "${BASE[*]} $(on_task "$task") seed=1,2,3 method=neuroada method.k=2,5,10,50 trainer.lr=$lr"; fi
-    lr=$(chosen "$task" lora-rmatchk20)
+    lr=$(tuned_lr "$task" lora-rmatchk20)
     if [ -n "$lr" ]; then job "${BASE[*]} $(on_task "$task") seed=1,2,3 method=lora ++method.r=2,4,8,16 trainer.lr=$lr"; fi
   done
 }
