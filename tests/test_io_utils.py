@@ -49,3 +49,10 @@ def test_compact_predictions_are_written_whole_or_not_at_all(tmp_path, monkeypat
     with pytest.raises(TypeError):
         bad.save_predictions(tmp_path / "after_x.jsonl", compact=True)
     assert gzip.open(path, "rt").read().count("\n") == 3 and sorted(os.listdir(tmp_path)) == ["after_x.jsonl.gz"]
+
+
+def test_a_compact_path_that_names_its_gz_is_written_as_named(tmp_path):
+    result = EvalResult({"accuracy": 1.0}, [{"row": 0, "prompt": "p", "output": "x"}])
+    path = result.save_predictions(tmp_path / "after_x.jsonl.gz", compact=True)
+    assert path == tmp_path / "after_x.jsonl.gz" and os.listdir(tmp_path) == ["after_x.jsonl.gz"]
+    assert gzip.open(path, "rt").read() == '{"row": 0, "output": "x"}\n'

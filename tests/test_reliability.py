@@ -170,10 +170,13 @@ def test_killed_during_the_final_evaluation_resumes_without_scoring_the_finished
         assert pa == (killed / b["run_id"] / "predictions" / f"{name}.jsonl").read_text(), name
 
 
-def test_a_relaunch_reuses_a_scored_eval_set_only_under_the_same_key(tmp_path, monkeypatch):
-    args = ("logger=none", "trainer.max_steps=2")
+@pytest.mark.parametrize("predictions, suffix", [("full", ".jsonl"), ("compact", ".jsonl.gz")])
+def test_a_relaunch_reuses_a_scored_eval_set_only_under_the_same_key(tmp_path, monkeypatch, predictions, suffix):
+    args = ("logger=none", "trainer.max_steps=2", f"predictions={predictions}")
     first = pipeline.run(tiny_cfg(tmp_path, *args))
     record = tmp_path / first["run_id"] / "record.json"
+    written = sorted(p.name for p in (tmp_path / first["run_id"] / "predictions").iterdir())
+    assert written == [f"after_addition{suffix}", f"before_addition{suffix}"]
     calls = []
     real = pipeline.evaluate_generation
     monkeypatch.setattr(pipeline, "evaluate_generation", lambda *a, **k: calls.append(k["desc"]) or real(*a, **k))

@@ -85,7 +85,7 @@ def evaluate(model, tokenizer, task: Task, cfg: dict, out_dir: Path, tag: str, s
             res = evaluate_classification(model, tokenizer, examples, task.name, task.num_labels,
                                           batch_size=cfg["eval_batch_size"], max_length=cfg["trainer"]["max_length"],
                                           desc=f"eval {tag} {set_name}")
-        res.save_predictions(out_dir / "predictions" / f"{tag}_{set_name}.jsonl", compact=cfg.get("predictions") == "compact")
+        res.save_predictions(predictions, compact=cfg.get("predictions") == "compact")
         cache.save(tag, set_name, key, res.metrics, predictions)
         results[set_name] = res.metrics
         log.info("%s %s: %s", tag, set_name, {k: round(v, 4) if isinstance(v, float) else v for k, v in res.metrics.items()})

@@ -21,10 +21,10 @@ class EvalResult:
 
     def save_predictions(self, path: str | Path, compact: bool = False) -> Path:
         """One JSON object per line; NaN/inf become null so the file stays valid JSON. `compact` (studies
-        with hundreds of runs) writes `<path>.gz` without copies of the inputs: each line keeps `row`,
+        with hundreds of runs) writes `<path>.gz` (`path` itself if it ends in .gz) without copies of the inputs: each line keeps `row`,
         the item's index in its source file, and what the model produced."""
         path = Path(path)
-        if compact:
+        if compact and path.suffix != ".gz":
             path = path.with_name(path.name + ".gz")
         with atomic_path(path) as tmp, (gzip.open(tmp, "wt", encoding="utf-8") if compact else tmp.open("w", encoding="utf-8")) as handle:
             for row in self.predictions:
