@@ -1,0 +1,45 @@
+"""Writing tables, the intervals table and the claims page to disk."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from ..tables import render_latex, render_markdown
+from .intervals import IntervalRow, claim_sentences, interval_rows, intervals_frame, intervals_note
+from .spec import StudySpec
+
+
+def write_table(out_dir: str | Path, name: str, display: pd.DataFrame, caption: str, note: str = "", *, latex: pd.DataFrame | None = None,
+                csv: pd.DataFrame | None = None, formats: Sequence[str] = ("md", "tex")) -> list[Path]:
+    """`<name>.md` (caption, table, note), `.tex` (from `latex` when given: its cells may hold LaTeX) and `.csv`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    if "md" in formats:
+        body = render_markdown(display) if len(display) else render_markdown(display) + "\n(no rows)\n"
+        (out_dir / f"{name}.md").write_text(f"**{caption}**\n\n{body}" + (f"\n{note}\n" if note else ""))
+        written.append(out_dir / f"{name}.md")
+    if "tex" in formats:
+        (out_dir / f"{name}.tex").write_text(render_latex(latex if latex is not None else display, caption=caption, label=f"tab:{name}"))
+        written.append(out_dir / f"{name}.tex")
+    if csv is not None:
+        csv.to_csv(out_dir / f"{name}.csv", index=False)
+        written.append(out_dir / f"{name}.csv")
+    return written
+
+
+def write_intervals_and_claims(out_dir: str | Path, items: Mapping, spec: StudySpec, caption: str, heading: str,
+                               runs_summary: str) -> tuple[list[IntervalRow], str, str]:
+    """`<spec.name>_intervals.{md,csv}` (every comparison's paired interval and verdict) and `<spec.name>_claims.md`
+    (one sentence a claim under `heading`); returns the interval rows and the two pages' Markdown."""
+    out_dir = Path(out_dir)
+    rows = interval_rows(items, spec)
+    long, display = intervals_frame(rows, spec)
+    write_table(out_dir, f"{spec.name}_intervals", display, caption, intervals_note(spec), csv=long, formats=("md",))
+    claims = claim_sentences(rows, spec)
+    claims_md = (f"# {heading}\n\n" + "\n\n".join(sentence for _, sentence in claims.values())
+                 + f"\n\nIntervals: `{spec.name}_intervals.md`; rules: its note and `neuroada.analysis.stats`. Runs: {runs_summary}\n")
+    (out_dir / f"{spec.name}_claims.md").write_text(claims_md)
+    return rows, (out_dir / f"{spec.name}_intervals.md").read_text(), claims_md
