@@ -9,6 +9,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from .. import result_paths
 from ..records import load_records
 from ..study import choose_lr, selection_scores
 from ._format import fmt_lr
@@ -109,7 +110,6 @@ def load_study(root: str | Path, spec: StudySpec) -> StudyRuns:
 
 def open_study(spec: StudySpec, paths=None) -> tuple:
     """(results folders, `load_study` of `<runs>/<spec.name>`), printing where it reads them."""
-    from .. import result_paths  # the package imports this module lazily; at call time it is fully loaded
     paths = paths or result_paths()
     root = paths.runs / spec.name
     print(paths)
