@@ -4,7 +4,7 @@
 # the released code computes it, LoRA r=32, DoRA r=32, masked sparse and full FT, k in {1, 5, 10, 20, 50};
 # without and with HF activation checkpointing (trainer.gradient_checkpointing=true) at batch 16 and 4 x 512
 # (k=20), and the largest batch that fits on a 24 / 40 / 80 GB GPU (--fits, estimated).
-# Estimated with fake tensors (src/neuroada/estimator.py): nothing is allocated, no GPU needed.
+# Estimated with fake tensors (src/neuroada/estimator/): nothing is allocated, no GPU needed.
 #
 # Budget: CPU only; one estimate of a 7B-13B model takes 10-20 s on a free core: ~15 minutes per model for the
 # sweep (36 estimates) and as much for --fits; the validation against measured steps of a small model (42 steps,
