@@ -71,7 +71,7 @@ dora_jobs() {
   selected dora || return 0
   load_choices
   lr=$(tuned_lr "$(record_of "$task")" lora-rmatchk20)
-  if [ -z "$lr" ]; then echo "skip dora: LoRA's lr is not final yet" >&2; return; fi
+  [ -n "$lr" ] || return 0  # tuned_lr said why
   first=${seeds%%,*}
   job "${BASE[*]/eval_before=false/eval_before=true} $(on_task "$task") seed=$first $DORA trainer.lr=$lr"
   [ "$seeds" = "$first" ] || job "${BASE[*]} $(on_task "$task") seed=${seeds#*,} $DORA trainer.lr=$lr"

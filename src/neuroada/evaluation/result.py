@@ -21,8 +21,8 @@ class EvalResult:
 
     def save_predictions(self, path: str | Path, compact: bool = False) -> Path:
         """One JSON object per line; NaN/inf become null so the file stays valid JSON. `compact` (studies
-        with hundreds of runs) writes `<path>.gz` (`path` itself if it ends in .gz) without copies of the inputs: each line keeps `row`,
-        the item's index in its source file, and what the model produced."""
+        with hundreds of runs) writes `<path>.gz` (`path` itself if it ends in .gz) without copies of the
+        inputs: each line keeps `row`, the item's index in its source file, and what the model produced."""
         path = Path(path)
         if compact and path.suffix != ".gz":
             path = path.with_name(path.name + ".gz")
