@@ -73,3 +73,14 @@ def test_paper_table_puts_reported_rows_first_and_labels_them(study):
     assert len(ours) == len(SPEC.main) and ours["Model"].nunique() == 1
     assert ours.loc[ours["Method"] == "NeuroAda (k=20)", "Tracked peak (GB)"].iloc[0] != "–"
     assert main.loc[main["method_tag"] == sr.UNTRAINED, "body_percent"].iloc[0] == 0
+
+
+def test_intervals_and_claims_pages_returned_are_the_pages_written(study, tmp_path):
+    _, _, counted = study
+    items = stats.collect_items(r for r in counted if r["method_tag"] in SPEC.table_tags)
+    rows, intervals_md, claims_md = sr.write_intervals_and_claims(tmp_path, items, SPEC, "Intervals", "Claims", "n runs")
+    assert intervals_md == (tmp_path / f"{SPEC.name}_intervals.md").read_text()
+    assert claims_md == (tmp_path / f"{SPEC.name}_claims.md").read_text()
+    assert intervals_md.startswith("**Intervals**") and sr.intervals_note(SPEC) in intervals_md
+    assert len(rows) == len((tmp_path / f"{SPEC.name}_intervals.csv").read_text().splitlines()) - 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{SPEC.name}_{n}" for n in ("intervals.md", "intervals.csv", "claims.md"))

@@ -6,9 +6,16 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from ...io_utils import atomic_path, atomic_write_text
 from ..tables import render_latex, render_markdown
 from .intervals import IntervalRow, claim_sentences, interval_rows, intervals_frame, intervals_note
 from .spec import StudySpec
+
+
+def table_markdown(display: pd.DataFrame, caption: str, note: str = "") -> str:
+    """The page `write_table` writes as `<name>.md`: the caption in bold, the table, the note."""
+    body = render_markdown(display) if len(display) else render_markdown(display) + "\n(no rows)\n"
+    return f"**{caption}**\n\n{body}" + (f"\n{note}\n" if note else "")
 
 
 def write_table(out_dir: str | Path, name: str, display: pd.DataFrame, caption: str, note: str = "", *, latex: pd.DataFrame | None = None,
@@ -18,14 +25,14 @@ def write_table(out_dir: str | Path, name: str, display: pd.DataFrame, caption: 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if "md" in formats:
-        body = render_markdown(display) if len(display) else render_markdown(display) + "\n(no rows)\n"
-        (out_dir / f"{name}.md").write_text(f"**{caption}**\n\n{body}" + (f"\n{note}\n" if note else ""))
+        atomic_write_text(out_dir / f"{name}.md", table_markdown(display, caption, note))
         written.append(out_dir / f"{name}.md")
     if "tex" in formats:
-        (out_dir / f"{name}.tex").write_text(render_latex(latex if latex is not None else display, caption=caption, label=f"tab:{name}"))
+        atomic_write_text(out_dir / f"{name}.tex", render_latex(latex if latex is not None else display, caption=caption, label=f"tab:{name}"))
         written.append(out_dir / f"{name}.tex")
     if csv is not None:
-        csv.to_csv(out_dir / f"{name}.csv", index=False)
+        with atomic_path(out_dir / f"{name}.csv") as tmp:
+            csv.to_csv(tmp, index=False)
         written.append(out_dir / f"{name}.csv")
     return written
 
@@ -37,9 +44,10 @@ def write_intervals_and_claims(out_dir: str | Path, items: Mapping, spec: StudyS
     out_dir = Path(out_dir)
     rows = interval_rows(items, spec)
     long, display = intervals_frame(rows, spec)
-    write_table(out_dir, f"{spec.name}_intervals", display, caption, intervals_note(spec), csv=long, formats=("md",))
+    note = intervals_note(spec)
+    write_table(out_dir, f"{spec.name}_intervals", display, caption, note, csv=long, formats=("md",))
     claims = claim_sentences(rows, spec)
     claims_md = (f"# {heading}\n\n" + "\n\n".join(sentence for _, sentence in claims.values())
                  + f"\n\nIntervals: `{spec.name}_intervals.md`; rules: its note and `neuroada.analysis.stats`. Runs: {runs_summary}\n")
-    (out_dir / f"{spec.name}_claims.md").write_text(claims_md)
-    return rows, (out_dir / f"{spec.name}_intervals.md").read_text(), claims_md
+    atomic_write_text(out_dir / f"{spec.name}_claims.md", claims_md)
+    return rows, table_markdown(display, caption, note), claims_md
