@@ -11,8 +11,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .tables import (CATEGORY_LABELS, CHECKPOINTING_LABELS, MEMORY_CATEGORIES, MODEL_ORDER, _method_sort_key, _order,  # noqa: E402
-                     checkpointing_of, estimate_setting, method_label, model_label, peak_split, select_setting)
+from .tables.labels import MODEL_ORDER, _method_sort_key, _order, method_label, model_label  # noqa: E402
+from .tables.memory import (CATEGORY_LABELS, CHECKPOINTING_LABELS, MEMORY_CATEGORIES, checkpointing_of, estimate_setting, peak_split,  # noqa: E402
+                            select_setting)
 
 GB = 1e9
 CATEGORY_COLORS = {"parameters": "#4C72B0", "buffers": "#8C8C8C", "gradients": "#DD8452", "optimizer_state": "#C44E52",
