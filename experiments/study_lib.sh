@@ -4,6 +4,8 @@
 # as Hydra multiruns of src/run.py; completed runs are skipped (the pipeline's resume) and DRY_RUN=1 prints them.
 # To pause a study without losing work: `touch $OUT/STOP`; each stream's running job stops right after its next
 # checkpoint or scored eval set (exit 3) and the stream ends; `rm $OUT/STOP` and the same launch resumes.
+# To wind a study down (before a session ends): `touch $OUT/DRAIN`; each stream's running run finishes, and no other
+# run starts (a Hydra job's next run included: exit 3); `rm $OUT/DRAIN` and the same launch goes on.
 # ARMS=a,b limits a phase to those arms (names of ARM, or of EXTRA_ARMS), e.g. to seed two methods before tuning all.
 PY=${PY:-.venv/bin/python}
 STREAM=${STREAM:-0}
@@ -88,11 +90,13 @@ run_jobs() {  # run_jobs PHASE
     (( i % NSTREAMS == STREAM )) || continue
     read -r -a overrides <<< "${JOBS[$i]}"
     if [ -n "${DRY_RUN:-}" ]; then echo "$PY src/run.py -m ${JOBS[$i]}"; continue; fi
-    if [ -f "$OUT/STOP" ]; then echo "[$(date -u +%FT%TZ)] stream $STREAM: $OUT/STOP exists; stopping before job $i"; return 3; fi
+    for f in STOP DRAIN; do
+      if [ -f "$OUT/$f" ]; then echo "[$(date -u +%FT%TZ)] stream $STREAM: $OUT/$f exists; stopping before job $i"; return 3; fi
+    done
     echo "[$(date -u +%FT%TZ)] stream $STREAM job $i: ${JOBS[$i]}"
     local rc=0
     OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PY" src/run.py -m "${overrides[@]}" "hydra.sweep.dir=$OUT/.hydra/$1-$i" || rc=$?
-    if [ "$rc" = 3 ]; then echo "[$(date -u +%FT%TZ)] stream $STREAM: stopped at a checkpoint ($OUT/STOP); relaunch resumes"; return 3; fi
+    if [ "$rc" = 3 ]; then echo "[$(date -u +%FT%TZ)] stream $STREAM: stopped ($OUT/STOP or DRAIN); relaunch resumes"; return 3; fi
     [ "$rc" = 0 ] || status=1
   done
   return $status

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from neuroada.training import NonFiniteLossError
+from neuroada.training import NonFiniteLossError, StopRequested
 from test_pipeline import REPO, TINY, tiny_cfg
 
 import neuroada.pipeline as pipeline
@@ -242,3 +242,25 @@ def test_a_stop_file_stops_a_sweep_at_the_next_checkpoint_and_the_relaunch_match
     assert all(a[t]["metrics"] == b[t]["metrics"] and b[t]["train"]["steps"] == 4 for t in a)
     resumed = [r for r in b.values() if r["train"]["resumed_from"]]
     assert len(resumed) == 1 and resumed[0]["train"]["resumed_from"].endswith("checkpoint-2") and resumed[0]["attempts"] == 2
+
+
+def test_a_drain_file_lets_the_running_run_finish_and_starts_no_other(tmp_path, monkeypatch):
+    """`touch <output_root>/DRAIN` winds a study down: a run under way goes on past its checkpoints to its record,
+    a completed one is still skipped, any other is refused before it writes anything; without the file it runs."""
+    args = ("logger=none", "eval_before=false")  # 4 steps, a checkpoint every 2
+    real_load = pipeline.load_model
+
+    def load_then_drain(*a, **k):  # the file appears while the first run is under way
+        (tmp_path / "DRAIN").touch()
+        return real_load(*a, **k)
+
+    monkeypatch.setattr(pipeline, "load_model", load_then_drain)
+    first = pipeline.run(tiny_cfg(tmp_path, *args, "method.k=2"))
+    assert first["status"] == "completed" and first["train"]["steps"] == 4 and (tmp_path / "DRAIN").exists()
+    assert pipeline.run(tiny_cfg(tmp_path, *args, "method.k=2"))["created"] == first["created"]  # skipped, not refused
+    with pytest.raises(StopRequested, match="not started because .*DRAIN exists"):
+        pipeline.run(tiny_cfg(tmp_path, *args, "method.k=3"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["DRAIN", first["run_id"]])  # no folder for the refused run
+    (tmp_path / "DRAIN").unlink()
+    monkeypatch.setattr(pipeline, "load_model", real_load)
+    assert pipeline.run(tiny_cfg(tmp_path, *args, "method.k=3"))["status"] == "completed"

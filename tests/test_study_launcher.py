@@ -1,4 +1,4 @@
-"""The study launchers: the STOP pause, ARMS, and seeds only at an lr inside its grid."""
+"""The study launchers: the STOP pause, the DRAIN wind-down, ARMS, and seeds only at an lr inside its grid."""
 import os
 import subprocess
 from pathlib import Path
@@ -32,14 +32,15 @@ exit {job_status}
 def test_a_job_stopped_at_a_checkpoint_ends_the_stream(tmp_path):
     out, jobs = launch(tmp_path, job_status=3)
     assert out.returncode == 3 and len(jobs) == 1, out.stdout + out.stderr
-    assert "stopped at a checkpoint" in out.stdout
+    assert "stopped (" in out.stdout and "relaunch resumes" in out.stdout
 
 
-def test_a_stop_file_before_a_job_starts_none(tmp_path):
+@pytest.mark.parametrize("name", ["STOP", "DRAIN"])
+def test_a_stop_or_drain_file_before_a_job_starts_none(tmp_path, name):
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "STOP").touch()
+    (tmp_path / "out" / name).touch()
     out, jobs = launch(tmp_path)
-    assert out.returncode == 3 and jobs == [] and "STOP exists" in out.stdout
+    assert out.returncode == 3 and jobs == [] and f"{name} exists" in out.stdout
 
 
 def test_without_a_stop_every_job_of_the_stream_runs(tmp_path):

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .io_utils import atomic_write_json
 from .records import RECORD_FILE, data_hashes, write_record
+from .training.callbacks import DRAIN_FILE, StopRequested, stop_requested
 
 log = logging.getLogger(__name__)
 LOCK_FILE = ".lock"
@@ -82,7 +83,8 @@ def exclusive(run_dir_of: Callable[[dict], Path]):
     """Decorates `pipeline.run`: creates the run folder and holds its lock for the whole run.
 
     A run that would only be skipped (resume on and a completed record there) is left to the pipeline
-    without a lock or any write, so completed results stay readable from a read-only output_root.
+    without a lock or any write, so completed results stay readable from a read-only output_root. Any other
+    run is refused (`StopRequested`, nothing written) while `<output_root>/DRAIN` exists.
     """
     def wrap(fn):
         @functools.wraps(fn)
@@ -93,6 +95,10 @@ def exclusive(run_dir_of: Callable[[dict], Path]):
                 return fn(cfg, *args, **kwargs)
             if plain.get("resume") and completed_record(run_dir) is not None:
                 return fn(cfg, *args, **kwargs)
+            drain = stop_requested(plain["output_root"], DRAIN_FILE)
+            if drain is not None:  # a study winding down: the runs under way finish, none starts or resumes
+                raise StopRequested(f"run {run_dir.name} not started because {drain} exists; remove it and run the same "
+                                    "command to start it")
             make_run_dir(run_dir)
             with run_lock(run_dir):
                 return fn(cfg, *args, **kwargs)

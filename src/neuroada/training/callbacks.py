@@ -6,14 +6,15 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 STOP_FILE = "STOP"  # `touch <output_root>/STOP`: every run under that root stops at its next checkpoint
+DRAIN_FILE = "DRAIN"  # `touch <output_root>/DRAIN`: the runs under way finish, no other run under that root starts
 
 
 class StopRequested(Exception):
     """A run stopped on request after a checkpoint or a scored eval set: the same command resumes it."""
 
 
-def stop_requested(output_root: str | Path) -> Path | None:
-    path = Path(output_root) / STOP_FILE
+def stop_requested(output_root: str | Path, name: str = STOP_FILE) -> Path | None:
+    path = Path(output_root) / name
     return path if path.exists() else None
 
 
