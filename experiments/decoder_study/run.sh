@@ -6,6 +6,7 @@
 #   STREAM=0 NSTREAMS=2 bash experiments/decoder_study/run.sh cs-tune &  (and STREAM=1; one thread each)
 #   DRY_RUN=1 bash experiments/decoder_study/run.sh cs-tune              print the Hydra commands only
 #   ARMS=neuroada20,lora bash experiments/decoder_study/run.sh cs-widen  only those arms (ARM below, and dora)
+#   touch results/runs/decoder_study/STOP | DRAIN                        pause at the next checkpoint | let the runs under way finish, start none
 #
 # Protocol (the same for every method):
 #   commonsense  task=commonsense15k_study: a fixed seeded 800-item subsample of Commonsense15K at the release's
@@ -32,7 +33,8 @@
 # examples (BoolQ, HellaSwag) are kept and eval prompts are no longer cut: ~1.2 h a run (correct this from the
 # first record at 512).
 #   Measured at 512 (6 records, commits a143ffa/4cad219, beside one GLUE stream): NeuroAda k=20 62-70 min a run,
-#   k=1 67-73 min (training 30-52 min, the rest the two selection passes and the eight test sets).
+#   k=1 67-73 min (training 30-52 min, the rest the two selection passes and the eight test sets); LoRA (3 records,
+#   25f9e34/69ea015) 64-85 min. A run still going when a working session ends is lost: one run a stream a session.
 #   cs-tune   (3+3+3+2) = 11 runs x ~1.2 h                       = ~13 stream-h
 #   cs-widen  one run per choice at an edge: k=20, k=1 so far, full FT always  = 3-5 runs x ~1.2 h
 #   cs-seeds  seed 2 of the 4 tuned methods + DoRA seeds 1, 2  = 6 runs x ~1.2 h = ~7 stream-h (DoRA seed 1
