@@ -91,14 +91,13 @@ def exclusive(run_dir_of: Callable[[dict], Path]):
         def wrapper(cfg, *args, **kwargs):
             plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
             run_dir = Path(run_dir_of(plain))
-            if int(os.environ.get("RANK", "0")) != 0:  # a distributed launch: rank 0 holds the lock for all ranks
-                return fn(cfg, *args, **kwargs)
-            if plain.get("resume") and completed_record(run_dir) is not None:
-                return fn(cfg, *args, **kwargs)
-            drain = stop_requested(plain["output_root"], DRAIN_FILE)
-            if drain is not None:  # a study winding down: the runs under way finish, none starts or resumes
+            skip = bool(plain.get("resume")) and completed_record(run_dir) is not None
+            drain = None if skip else stop_requested(plain["output_root"], DRAIN_FILE)
+            if drain is not None:  # a study winding down (every rank refuses): the runs under way finish, none starts
                 raise StopRequested(f"run {run_dir.name} not started because {drain} exists; remove it and run the same "
                                     "command to start it")
+            if skip or int(os.environ.get("RANK", "0")) != 0:  # a distributed launch: rank 0 holds the lock for all ranks
+                return fn(cfg, *args, **kwargs)
             make_run_dir(run_dir)
             with run_lock(run_dir):
                 return fn(cfg, *args, **kwargs)

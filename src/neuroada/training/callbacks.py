@@ -10,7 +10,8 @@ DRAIN_FILE = "DRAIN"  # `touch <output_root>/DRAIN`: the runs under way finish, 
 
 
 class StopRequested(Exception):
-    """A run stopped on request after a checkpoint or a scored eval set: the same command resumes it."""
+    """A run stopped on request after a checkpoint or a scored eval set (STOP), or not started (DRAIN): the same
+    command resumes or starts it once the file is gone."""
 
 
 def stop_requested(output_root: str | Path, name: str = STOP_FILE) -> Path | None:
