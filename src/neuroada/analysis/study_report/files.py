@@ -7,15 +7,9 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from ...io_utils import atomic_path, atomic_write_text
-from ..tables import render_latex, render_markdown
+from ..tables.render import render_latex, table_markdown
 from .intervals import IntervalRow, claim_sentences, interval_rows, intervals_frame, intervals_note
 from .spec import StudySpec
-
-
-def table_markdown(display: pd.DataFrame, caption: str, note: str = "") -> str:
-    """The page `write_table` writes as `<name>.md`: the caption in bold, the table, the note."""
-    body = render_markdown(display) if len(display) else render_markdown(display) + "\n(no rows)\n"
-    return f"**{caption}**\n\n{body}" + (f"\n{note}\n" if note else "")
 
 
 def write_table(out_dir: str | Path, name: str, display: pd.DataFrame, caption: str, note: str = "", *, latex: pd.DataFrame | None = None,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ...io_utils import atomic_write_text
+
 MISSING = "–"
 
 
@@ -70,11 +72,16 @@ def render_latex(df: pd.DataFrame, caption: str | None = None, label: str | None
                         label=label, position="t")
 
 
+def table_markdown(df: pd.DataFrame, caption: str, note: str = "") -> str:
+    """A table's Markdown page: the caption in bold, the table (or "(no rows)"), the note."""
+    body = render_markdown(df) if len(df) else render_markdown(df) + "\n(no rows)\n"
+    return f"**{caption}**\n\n{body}" + (f"\n{note}\n" if note else "")
+
+
 def _write(out_dir: Path, name: str, df: pd.DataFrame, caption: str, note: str = "") -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     md = out_dir / f"{name}.md"
     tex = out_dir / f"{name}.tex"
-    body = render_markdown(df) if len(df) else render_markdown(df) + "\n(no rows)\n"
-    md.write_text(f"**{caption}**\n\n{body}" + (f"\n{note}\n" if note else ""))
-    tex.write_text(render_latex(df, caption=caption + (f" {note}" if note else ""), label=f"tab:{name}"))
+    atomic_write_text(md, table_markdown(df, caption, note))
+    atomic_write_text(tex, render_latex(df, caption=caption + (f" {note}" if note else ""), label=f"tab:{name}"))
     return [md, tex]
