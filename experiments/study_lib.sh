@@ -2,6 +2,9 @@
 # A launcher fills ARM (arm -> "method overrides|record method_tag|lr grid"), BASE (common overrides) and OUT,
 # queues jobs with `job`, then calls `run_jobs PHASE`: stream STREAM of NSTREAMS runs jobs STREAM, STREAM+NSTREAMS, ...
 # as Hydra multiruns of src/run.py; completed runs are skipped (the pipeline's resume) and DRY_RUN=1 prints them.
+# STREAM=any takes every job in turn instead (NSTREAMS unused), so streams can be added at any time and share a phase.
+# A stream claims each job while it runs (a lock under $OUT/.hydra/claims, keyed by the job's overrides) and passes
+# over a job another stream holds; a job finished by another stream is run again only to be skipped.
 # To pause a study without losing work: `touch $OUT/STOP`; each stream's running job stops right after its next
 # checkpoint or scored eval set (exit 3) and the stream ends; `rm $OUT/STOP` and the same launch resumes.
 # To wind a study down (before a session ends): `touch $OUT/DRAIN`; each stream's running run finishes, and no other
@@ -83,19 +86,39 @@ seed_jobs() {  # seed_jobs "task1 task2" seeds arm...
   done; done
 }
 
+check_stream() {
+  [[ "$NSTREAMS" =~ ^[1-9][0-9]*$ ]] || { echo "NSTREAMS=$NSTREAMS: expected a whole number >= 1" >&2; exit 2; }
+  [[ "$STREAM" == any ]] || { [[ "$STREAM" =~ ^[0-9]+$ ]] && (( STREAM < NSTREAMS )); } || {
+    echo "STREAM=$STREAM: expected 'any' or a number from 0 to NSTREAMS-1 ($((NSTREAMS - 1)))" >&2; exit 2; }
+}
+
+# claim JOB: locks the job's claim file on fd CLAIM_FD, or fails at once if another stream holds it. The job's
+# src/run.py inherits the fd, so the claim lasts as long as the job, even past a killed launcher.
+claim() {
+  local dir="$OUT/.hydra/claims" key
+  key=$(printf '%s' "$1" | sha1sum | cut -c1-16)
+  mkdir -p "$dir"
+  exec {CLAIM_FD}> "$dir/$key.lock"
+  flock -n "$CLAIM_FD" || { exec {CLAIM_FD}>&-; return 1; }
+}
+release() { exec {CLAIM_FD}>&-; }
+
 run_jobs() {  # run_jobs PHASE
   local status=0
   check_arms
+  check_stream
   for i in "${!JOBS[@]}"; do
-    (( i % NSTREAMS == STREAM )) || continue
+    [ "$STREAM" = any ] || (( i % NSTREAMS == STREAM )) || continue
     read -r -a overrides <<< "${JOBS[$i]}"
     if [ -n "${DRY_RUN:-}" ]; then echo "$PY src/run.py -m ${JOBS[$i]}"; continue; fi
     for f in STOP DRAIN; do
       if [ -f "$OUT/$f" ]; then echo "[$(date -u +%FT%TZ)] stream $STREAM: $OUT/$f exists; stopping before job $i"; return 3; fi
     done
+    if ! claim "${JOBS[$i]}"; then echo "[$(date -u +%FT%TZ)] stream $STREAM: job $i is running in another stream; next"; continue; fi
     echo "[$(date -u +%FT%TZ)] stream $STREAM job $i: ${JOBS[$i]}"
     local rc=0
     OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PY" src/run.py -m "${overrides[@]}" "hydra.sweep.dir=$OUT/.hydra/$1-$i" || rc=$?
+    release
     if [ "$rc" = 3 ]; then echo "[$(date -u +%FT%TZ)] stream $STREAM: stopped ($OUT/STOP or DRAIN); relaunch resumes"; return 3; fi
     [ "$rc" = 0 ] || status=1
   done

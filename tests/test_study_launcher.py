@@ -1,5 +1,9 @@
-"""The study launchers: the STOP pause, the DRAIN wind-down, ARMS, and seeds only at an lr inside its grid."""
+"""The study launchers: the STOP pause, the DRAIN wind-down, streams and job claims, ARMS, and seeds only at an lr
+inside its grid."""
+import fcntl
+import hashlib
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -18,6 +22,8 @@ def launch(tmp_path, phase="tune", job_status=0, choices="", launcher="glue_stud
     fake.write_text(f"""#!/usr/bin/env bash
 if [[ " $* " == *" choose "* ]]; then echo choose >> "{tmp_path}/calls.log"; cat "{tmp_path}/choices.tsv"; exit 0; fi
 echo "$*" >> "{tmp_path}/jobs.log"
+held=0; for f in "$OUT"/.hydra/claims/*.lock; do [ -e "$f" ] && ! flock -n "$f" true && held=$((held + 1)); done
+echo $held >> "{tmp_path}/held.log"  # how many job claims are held while this job runs
 exit {job_status}
 """)
     fake.chmod(0o755)
@@ -46,6 +52,49 @@ def test_a_stop_or_drain_file_before_a_job_starts_none(tmp_path, name):
 def test_without_a_stop_every_job_of_the_stream_runs(tmp_path):
     out, jobs = launch(tmp_path)
     assert out.returncode == 0 and len(jobs) == 45, out.stdout[-500:] + out.stderr[-500:]  # 9 methods x 5 tasks
+
+
+def claim_file(tmp_path, job: str):
+    """The claim lock study_lib.sh takes for a job (its overrides as the launcher prints them)."""
+    path = tmp_path / "out" / ".hydra" / "claims" / f"{hashlib.sha1(job.encode()).hexdigest()[:16]}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def started(stdout: str) -> dict[int, str]:
+    """{job index: overrides} of the jobs a launch started, from its log lines."""
+    return {int(m[1]): m[2] for m in re.finditer(r"stream \S+ job (\d+): (.*)", stdout)}
+
+
+@pytest.mark.parametrize("stream", [{"STREAM": "any", "NSTREAMS": "7"}, {"STREAM": "0", "NSTREAMS": "1"}])
+def test_a_job_claimed_by_another_stream_is_passed_over(tmp_path, stream):
+    out, _ = launch(tmp_path, ARMS="neuroada20", **stream)
+    every = started(out.stdout)
+    assert sorted(every) == [0, 1, 2, 3, 4], out.stdout
+    (tmp_path / "jobs.log").unlink()
+    with open(claim_file(tmp_path, every[1]), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another stream is running job 1
+        out, jobs = launch(tmp_path, ARMS="neuroada20", **stream)
+    assert out.returncode == 0, out.stderr
+    assert sorted(started(out.stdout)) == [0, 2, 3, 4] and len(jobs) == 4
+    assert "job 1 is running in another stream; next" in out.stdout
+    out, _ = launch(tmp_path, ARMS="neuroada20", **stream)  # the claim went with its holder
+    assert sorted(started(out.stdout)) == [0, 1, 2, 3, 4]
+
+
+def test_a_stream_of_any_takes_every_job_and_holds_its_claim_while_it_runs(tmp_path):
+    out, jobs = launch(tmp_path, STREAM="any", NSTREAMS="2", ARMS="neuroada20,lora")
+    assert out.returncode == 0 and len(jobs) == 10, out.stderr
+    assert len(list((tmp_path / "out" / ".hydra" / "claims").glob("*.lock"))) == 10
+    assert (tmp_path / "held.log").read_text().split() == ["1"] * 10  # its own claim, and no finished job's
+
+
+@pytest.mark.parametrize("env, message", [({"STREAM": "2", "NSTREAMS": "2"}, "STREAM=2: expected 'any' or a number"),
+                                          ({"STREAM": "one"}, "STREAM=one: expected 'any'"),
+                                          ({"NSTREAMS": "0"}, "NSTREAMS=0: expected a whole number")])
+def test_a_bad_stream_is_refused_before_any_job(tmp_path, env, message):
+    out, jobs = launch(tmp_path, **env)
+    assert out.returncode == 2 and jobs == [] and message in out.stderr
 
 
 def test_arms_limits_a_phase_to_the_named_arms(tmp_path):

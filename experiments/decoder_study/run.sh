@@ -4,6 +4,7 @@
 #
 #   bash experiments/decoder_study/run.sh PHASE     PHASE: cs-tune | cs-widen | cs-seeds | math-tune | math-seeds
 #   STREAM=0 NSTREAMS=2 bash experiments/decoder_study/run.sh cs-tune &  (and STREAM=1; one thread each)
+#   STREAM=any bash experiments/decoder_study/run.sh cs-tune &           takes every job no other stream holds
 #   DRY_RUN=1 bash experiments/decoder_study/run.sh cs-tune              print the Hydra commands only
 #   ARMS=neuroada20,lora bash experiments/decoder_study/run.sh cs-widen  only those arms (ARM below, and dora)
 #   touch results/runs/decoder_study/STOP | DRAIN                        pause at the next checkpoint | let the runs under way finish, start none

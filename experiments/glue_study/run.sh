@@ -4,11 +4,13 @@
 #
 #   bash experiments/glue_study/run.sh PHASE            PHASE: tune | widen | seeds | selection | frontier | all
 #   STREAM=0 NSTREAMS=2 bash experiments/glue_study/run.sh tune &   STREAM=1 NSTREAMS=2 ... &   (two one-thread streams)
+#   STREAM=any bash experiments/glue_study/run.sh tune &            a stream that takes every job no other stream holds
 #   DRY_RUN=1 bash experiments/glue_study/run.sh tune                print the Hydra commands only
 #   ARMS=neuroada20,lora bash experiments/glue_study/run.sh seeds     only those arms (names: ARM below)
 #   touch results/runs/glue_study/STOP | DRAIN                       pause at the next checkpoint | let the runs under way finish, start none
 #
-# Each Hydra multirun is one job; stream i runs jobs i, i+NSTREAMS, ... Completed runs are skipped on relaunch
+# Each Hydra multirun is one job; stream i runs jobs i, i+NSTREAMS, ... (STREAM=any: all, passing over a job another
+# stream is running, so a stream can join at any time). Completed runs are skipped on relaunch
 # (the pipeline's resume), an interrupted one resumes from its last complete checkpoint. Records: results/runs/glue_study/.
 #
 # Protocol (the same for every method on a task):
