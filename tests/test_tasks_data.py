@@ -71,6 +71,34 @@ def test_math_suite_counts_skips_missing_and_sets_aqua_letter(data_dir):
     assert all(ex.answer in "ABCDE" for ex in task.eval_sets["aqua"])
 
 
+def test_math_study_selection_set_is_held_out_of_training_with_every_repeat_of_its_questions(data_dir):
+    cfg = {**load_task_config("math10k_study"), "max_train_samples": 800, "max_eval_samples": 400}  # as the launcher
+    task, other_seed = load_task(cfg, data_dir, run_seed=1), load_task(cfg, data_dir, run_seed=2)
+    assert task.selection_set == "validation"
+    assert {k: len(v) for k, v in task.eval_sets.items()} == {
+        "gsm8k": 400, "svamp": 400, "multiarith": 400, "addsub": 395, "aqua": 254, "validation": 300}
+    assert task.eval_sets == other_seed.eval_sets and task.train == other_seed.train  # fixed items, whatever the run seed
+    pool = load_task({**cfg, "max_train_samples": None}, data_dir).train
+    held = {ex.question for ex in task.eval_sets["validation"]}
+    full = [ex.question for ex in load_task(load_task_config("math10k"), data_dir).train]
+    assert len(full) - len(set(full)) == 364  # items that repeat an earlier question (quoted in results/README.md)
+    assert sum(q in held for q in full) > 300  # some held-out questions repeat in the train file ...
+    assert len(task.train) == 800 and not held & {ex.question for ex in pool}  # ... and none stays in training
+    assert len(pool) == len(full) - sum(q in held for q in full)
+    trained = {ex.question for ex in task.train}  # test questions among the 800 (quoted in results/README.md)
+    assert {k: sum(ex.question in trained for ex in v) for k, v in task.eval_sets.items()} == {
+        "gsm8k": 0, "svamp": 0, "multiarith": 25, "addsub": 48, "aqua": 0, "validation": 0}
+
+
+def test_math10k_trains_on_most_multiarith_and_addsub_test_questions(data_dir):
+    """A property of the benchmark (Math10K takes MAWPS's items), not of this code: scores on MultiArith and AddSub
+    partly measure recall of training items. The counts are quoted in results/README.md."""
+    task = load_task(load_task_config("math10k"), data_dir)
+    seen = {ex.question for ex in task.train}
+    assert {k: sum(ex.question in seen for ex in v) for k, v in task.eval_sets.items()} == {
+        "gsm8k": 0, "svamp": 0, "aqua": 0, "multiarith": 471, "addsub": 327}
+
+
 @pytest.mark.parametrize("name", sorted(MATH_SIZES))
 def test_single_math_task(name, data_dir):
     task = load_task(load_task_config(name), data_dir)

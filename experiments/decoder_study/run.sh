@@ -18,7 +18,8 @@
 #                (250 seeded items) chooses lr and checkpoint (evaluated at steps 50 and 100 by greedy decoding
 #                and the task's extraction); the eight test sets are scored on 250 fixed seeded items each (the
 #                same items for every method and seed), greedy, 32 new tokens, LLM-Adapters prompts.
-#   arithmetic   task=math10k_study: 300 seeded Math10K items held out for selection, a fixed 800-item
+#   arithmetic   task=math10k_study: 300 seeded Math10K items held out for selection (with every training item that
+#                repeats one of their questions), a fixed 800-item
 #                subsample for training (50 steps of 16, max length 384), test sets on up to 400 seeded items
 #                (all of AddSub and AQuA), 256 new tokens (most Math10K chains end well before).
 #   methods      NeuroAda k=20 and k=1 on all seven projections; LoRA and DoRA on the paper's LoRA targets

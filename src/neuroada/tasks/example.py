@@ -19,5 +19,10 @@ class Example:
     label: int | float | None = None
     row: int | None = None  # index of the item in its source file (or hub split); None for generated items
 
+    @property
+    def question(self) -> str:
+        """The instruction and input with whitespace normalised: the same question written twice is one key."""
+        return " ".join(f"{self.instruction} {self.input}".split())
+
     def to_dict(self) -> dict:
         return asdict(self)
