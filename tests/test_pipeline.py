@@ -13,7 +13,7 @@ from neuroada.pipeline import run
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["model=tiny-llama", "task=addition", "task.train.size=48", "task.eval_sets.addition.size=6", "task.max_new_tokens=6",
         "trainer.max_steps=4", "trainer.batch_size=8", "trainer.logging_steps=1", "trainer.save_steps=2", "eval_batch_size=6"]
-RECORD_FIELDS = {"run_id", "status", "created", "model", "task", "method", "seed", "config", "trainable_params", "total_params",
+RECORD_FIELDS = {"run_id", "trained_questions", "status", "created", "model", "task", "method", "seed", "config", "trainable_params", "total_params",
                  "trainable_percent", "metrics", "metrics_before", "train", "peak_memory", "wall_time_s", "versions", "git",
                  "data_sha256", "wandb_dir", "schema_version"}
 
@@ -38,6 +38,7 @@ def test_end_to_end_record_and_wandb(tmp_path, monkeypatch):
     assert tracked["optimizer_state"] >= 2 * 4 * record["trainable_params"] and tracked["activations"] > 0
     assert tracked["accounted"] == sum(tracked[k] for k in ("parameters", "buffers", "gradients", "optimizer_state", "activations"))
     assert record["versions"]["torch"] and "commit" in record["git"]
+    assert record["trained_questions"] == {}  # addition's test sums are never training sums
     assert set(record["metrics"]["addition"]) >= {"accuracy", "n"} and record["metrics"]["addition"]["n"] == 6
     preds = (run_dir / "predictions" / "after_addition.jsonl").read_text().splitlines()
     assert len(preds) == 6 and {"prompt", "generation", "extracted", "gold", "correct"} <= set(json.loads(preds[0]))

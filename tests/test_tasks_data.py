@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from neuroada.tasks import MissingDataError, list_tasks, load_task, load_task_config
+from neuroada.tasks import Example, MissingDataError, Task, list_tasks, load_task, load_task_config
 from neuroada.tasks.extraction import label_set
 from neuroada.tasks.glue import read_tsv
 from neuroada.tasks.sources import load_source
@@ -85,9 +85,20 @@ def test_math_study_selection_set_is_held_out_of_training_with_every_repeat_of_i
     assert sum(q in held for q in full) > 300  # some held-out questions repeat in the train file ...
     assert len(task.train) == 800 and not held & {ex.question for ex in pool}  # ... and none stays in training
     assert len(pool) == len(full) - sum(q in held for q in full)
-    trained = {ex.question for ex in task.train}  # test questions among the 800 (quoted in results/README.md)
-    assert {k: sum(ex.question in trained for ex in v) for k, v in task.eval_sets.items()} == {
-        "gsm8k": 0, "svamp": 0, "multiarith": 25, "addsub": 48, "aqua": 0, "validation": 0}
+    overlap = task.trained_questions()  # test questions among the 800 (quoted in results/README.md), for the record
+    assert {k: len(v) for k, v in overlap.items()} == {"multiarith": 25, "addsub": 48}
+    rows = {ex.row: ex.question for ex in task.eval_sets["addsub"]}
+    assert {rows[r] for r in overlap["addsub"]} <= {ex.question for ex in task.train}
+
+
+def test_trained_questions_lists_eval_items_that_repeat_a_training_question_by_row_else_position():
+    train = [Example(instruction="What is  2+2?"), Example(instruction="Name a colour."), Example(text_a="a film")]
+    task = Task(name="t", suite="math", kind="generation", train=train, eval_sets={
+        "rows": [Example(instruction="What is 2+2?", row=7), Example(instruction="What is 3+3?", row=8)],
+        "positions": [Example(instruction="new"), Example(instruction="Name a colour. ")],
+        "glue": [Example(text_a="a film"), Example(text_a="another")],  # no question: never a match
+        "unseen": [Example(instruction="What is 4+4?")]})
+    assert task.trained_questions() == {"rows": [7], "positions": [1]}
 
 
 def test_math10k_trains_on_most_multiarith_and_addsub_test_questions(data_dir):

@@ -324,6 +324,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
         "eval_sizes": {k: len(v) for k, v in task.eval_sets.items()},
         "eval_reused": cache.reused,  # <pass>_<set> -> who scored it: an earlier (killed) attempt, or .shared_before/<context>
         "train_examples": len(features),
+        "trained_questions": task.trained_questions(),  # eval items whose question is among the training items
         "selection": selection_record(trainer.state, task.primary_metric, task.selection_set, evaluation) if selecting else None,
         "resplit_seed": task.resplit_seed,
         "train": {"steps": trainer.state.global_step, "loss": training_loss, "resumed_from": portable_path(resume, run_dir),

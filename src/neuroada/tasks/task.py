@@ -48,6 +48,14 @@ class Task:
         """The answer type of one eval set (AQuA inside the math suite is `letter`)."""
         return self.eval_answer_types.get(eval_name, self.answer_type)
 
+    def trained_questions(self) -> dict[str, list[int]]:
+        """{eval set: keys of its items whose question is also a training item's}, sets with none left out. A key
+        is the item's `row` in its source file, else its position: the key its predictions carry. Math10K holds
+        most MultiArith and AddSub test questions; an analysis can score the items not trained on."""
+        seen = {ex.question for ex in self.train} - {""}
+        return {name: keys for name, examples in self.eval_sets.items()
+                if (keys := [ex.row if ex.row is not None else i for i, ex in enumerate(examples) if ex.question in seen])}
+
 
 def _subsample(examples: list[Example], limit: int | None, seed: int) -> list[Example]:
     """A seeded subset that keeps the file order (deterministic for a given seed)."""
