@@ -4,7 +4,8 @@
 # as Hydra multiruns of src/run.py; completed runs are skipped (the pipeline's resume) and DRY_RUN=1 prints them.
 # STREAM=any takes every job in turn instead (NSTREAMS unused), so streams can be added at any time and share a phase.
 # A stream claims each job while it runs (a lock under $OUT/.hydra/claims, keyed by the job's overrides) and passes
-# over a job another stream holds; a job finished by another stream is run again only to be skipped.
+# over a job another stream holds, or one another stream finished (exit 0) after this stream started. A job finished
+# before that is run again, to be skipped by src/run.py after its own checks (e.g. that the data is the same).
 # To pause a study without losing work: `touch $OUT/STOP`; each stream's running job stops right after its next
 # checkpoint or scored eval set (exit 3) and the stream ends; `rm $OUT/STOP` and the same launch resumes.
 # To wind a study down (before a session ends): `touch $OUT/DRAIN`; each stream's running run finishes, and no other
@@ -94,19 +95,20 @@ check_stream() {
 
 # claim JOB: locks the job's claim file on fd CLAIM_FD, or fails at once if another stream holds it. The job's
 # src/run.py inherits the fd, so the claim lasts as long as the job, even past a killed launcher.
+claim_path() { mkdir -p "$OUT/.hydra/claims"; echo "$OUT/.hydra/claims/$(printf '%s' "$1" | sha1sum | cut -c1-16)"; }
 claim() {
-  local dir="$OUT/.hydra/claims" key
-  key=$(printf '%s' "$1" | sha1sum | cut -c1-16)
-  mkdir -p "$dir"
-  exec {CLAIM_FD}> "$dir/$key.lock"
+  exec {CLAIM_FD}> "$(claim_path "$1").lock"
   flock -n "$CLAIM_FD" || { exec {CLAIM_FD}>&-; return 1; }
 }
 release() { exec {CLAIM_FD}>&-; }
+# finished_since JOB START: another stream finished JOB (exit 0) after START (seconds since the epoch).
+finished_since() { local done; done="$(claim_path "$1").done"; [ -f "$done" ] && (( $(stat -c %Y "$done") > $2 )); }
 
 run_jobs() {  # run_jobs PHASE
-  local status=0
+  local status=0 start
   check_arms
   check_stream
+  start=$(date +%s)
   for i in "${!JOBS[@]}"; do
     [ "$STREAM" = any ] || (( i % NSTREAMS == STREAM )) || continue
     read -r -a overrides <<< "${JOBS[$i]}"
@@ -115,9 +117,13 @@ run_jobs() {  # run_jobs PHASE
       if [ -f "$OUT/$f" ]; then echo "[$(date -u +%FT%TZ)] stream $STREAM: $OUT/$f exists; stopping before job $i"; return 3; fi
     done
     if ! claim "${JOBS[$i]}"; then echo "[$(date -u +%FT%TZ)] stream $STREAM: job $i is running in another stream; next"; continue; fi
+    if finished_since "${JOBS[$i]}" "$start"; then
+      release; echo "[$(date -u +%FT%TZ)] stream $STREAM: job $i was finished by another stream; next"; continue
+    fi
     echo "[$(date -u +%FT%TZ)] stream $STREAM job $i: ${JOBS[$i]}"
     local rc=0
     OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PY" src/run.py -m "${overrides[@]}" "hydra.sweep.dir=$OUT/.hydra/$1-$i" || rc=$?
+    [ "$rc" != 0 ] || touch "$(claim_path "${JOBS[$i]}").done"
     release
     if [ "$rc" = 3 ]; then echo "[$(date -u +%FT%TZ)] stream $STREAM: stopped ($OUT/STOP or DRAIN); relaunch resumes"; return 3; fi
     [ "$rc" = 0 ] || status=1

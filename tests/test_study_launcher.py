@@ -24,6 +24,9 @@ if [[ " $* " == *" choose "* ]]; then echo choose >> "{tmp_path}/calls.log"; cat
 echo "$*" >> "{tmp_path}/jobs.log"
 held=0; for f in "$OUT"/.hydra/claims/*.lock; do [ -e "$f" ] && ! flock -n "$f" true && held=$((held + 1)); done
 echo $held >> "{tmp_path}/held.log"  # how many job claims are held while this job runs
+if [ -n "${{SIBLING_FINISHES:-}}" ] && [ ! -f "{tmp_path}/sibling" ]; then  # another stream finishes every other job now
+  touch "{tmp_path}/sibling"; sleep 1.1; touch "$OUT"/.hydra/claims/*.done
+fi
 exit {job_status}
 """)
     fake.chmod(0o755)
@@ -79,6 +82,16 @@ def test_a_job_claimed_by_another_stream_is_passed_over(tmp_path, stream):
     assert sorted(started(out.stdout)) == [0, 2, 3, 4] and len(jobs) == 4
     assert "job 1 is running in another stream; next" in out.stdout
     out, _ = launch(tmp_path, ARMS="neuroada20", **stream)  # the claim went with its holder
+    assert sorted(started(out.stdout)) == [0, 1, 2, 3, 4]
+
+
+def test_a_job_another_stream_finished_since_this_one_started_is_passed_over(tmp_path):
+    out, _ = launch(tmp_path, STREAM="any", ARMS="neuroada20")  # every job finished once, before the next launch
+    assert sorted(started(out.stdout)) == [0, 1, 2, 3, 4]
+    out, _ = launch(tmp_path, STREAM="any", ARMS="neuroada20", SIBLING_FINISHES="1")
+    assert out.returncode == 0 and sorted(started(out.stdout)) == [0], out.stdout
+    assert "job 1 was finished by another stream; next" in out.stdout
+    out, _ = launch(tmp_path, STREAM="any", ARMS="neuroada20")  # finished before this stream started: run to be checked
     assert sorted(started(out.stdout)) == [0, 1, 2, 3, 4]
 
 
