@@ -36,7 +36,8 @@
 # first record at 512).
 #   Measured at 512 (6 records, commits a143ffa/4cad219, beside one GLUE stream): NeuroAda k=20 62-70 min a run,
 #   k=1 67-73 min (training 30-52 min, the rest the two selection passes and the eight test sets); LoRA (3 records,
-#   25f9e34/69ea015) 64-85 min. A run still going when a working session ends is lost: one run a stream a session.
+#   25f9e34/69ea015) 64-85 min; full FT (1 record, f72165d) 101 min, training 81 (beside fresh-clone checks too).
+#   A run still going when a working session ends is lost: one run a stream a session.
 #   cs-tune   (3+3+3+2) = 11 runs x ~1.2 h                       = ~13 stream-h
 #   cs-widen  one run per choice at an edge: k=20, k=1 so far, full FT always  = 3-5 runs x ~1.2 h
 #   cs-seeds  seed 2 of the 4 tuned methods + DoRA seeds 1, 2  = 6 runs x ~1.2 h = ~7 stream-h (DoRA seed 1
