@@ -93,22 +93,24 @@ check_stream() {
     echo "STREAM=$STREAM: expected 'any' or a number from 0 to NSTREAMS-1 ($((NSTREAMS - 1)))" >&2; exit 2; }
 }
 
-# claim JOB: locks the job's claim file on fd CLAIM_FD, or fails at once if another stream holds it. The job's
-# src/run.py inherits the fd, so the claim lasts as long as the job, even past a killed launcher.
-claim_path() { mkdir -p "$OUT/.hydra/claims"; echo "$OUT/.hydra/claims/$(printf '%s' "$1" | sha1sum | cut -c1-16)"; }
+# A job's claim files: <path>.lock (held while it runs) and <path>.done (touched when it exits 0).
+claim_path() { echo "$OUT/.hydra/claims/$(printf '%s' "$1" | sha1sum | cut -c1-16)"; }
+# claim PATH: locks PATH.lock on fd CLAIM_FD, or fails at once if another stream holds it. The job's src/run.py
+# inherits the fd, so the claim lasts as long as the job, even past a killed launcher.
 claim() {
-  exec {CLAIM_FD}> "$(claim_path "$1").lock"
+  exec {CLAIM_FD}> "$1.lock"
   flock -n "$CLAIM_FD" || { exec {CLAIM_FD}>&-; return 1; }
 }
 release() { exec {CLAIM_FD}>&-; }
-# finished_since JOB START: another stream finished JOB (exit 0) after START (seconds since the epoch).
-finished_since() { local done; done="$(claim_path "$1").done"; [ -f "$done" ] && (( $(stat -c %Y "$done") > $2 )); }
+# finished_since PATH START: another stream finished the job (exit 0) after START (seconds since the epoch).
+finished_since() { [ -f "$1.done" ] && (( $(stat -c %Y "$1.done") > $2 )); }
 
 run_jobs() {  # run_jobs PHASE
-  local status=0 start
+  local status=0 start claimed
   check_arms
   check_stream
   start=$(date +%s)
+  [ -n "${DRY_RUN:-}" ] || mkdir -p "$OUT/.hydra/claims"
   for i in "${!JOBS[@]}"; do
     [ "$STREAM" = any ] || (( i % NSTREAMS == STREAM )) || continue
     read -r -a overrides <<< "${JOBS[$i]}"
@@ -116,14 +118,15 @@ run_jobs() {  # run_jobs PHASE
     for f in STOP DRAIN; do
       if [ -f "$OUT/$f" ]; then echo "[$(date -u +%FT%TZ)] stream $STREAM: $OUT/$f exists; stopping before job $i"; return 3; fi
     done
-    if ! claim "${JOBS[$i]}"; then echo "[$(date -u +%FT%TZ)] stream $STREAM: job $i is running in another stream; next"; continue; fi
-    if finished_since "${JOBS[$i]}" "$start"; then
+    claimed=$(claim_path "${JOBS[$i]}")
+    if ! claim "$claimed"; then echo "[$(date -u +%FT%TZ)] stream $STREAM: job $i is running in another stream; next"; continue; fi
+    if finished_since "$claimed" "$start"; then
       release; echo "[$(date -u +%FT%TZ)] stream $STREAM: job $i was finished by another stream; next"; continue
     fi
     echo "[$(date -u +%FT%TZ)] stream $STREAM job $i: ${JOBS[$i]}"
     local rc=0
     OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PY" src/run.py -m "${overrides[@]}" "hydra.sweep.dir=$OUT/.hydra/$1-$i" || rc=$?
-    [ "$rc" != 0 ] || touch "$(claim_path "${JOBS[$i]}").done"
+    [ "$rc" != 0 ] || touch "$claimed.done"
     release
     if [ "$rc" = 3 ]; then echo "[$(date -u +%FT%TZ)] stream $STREAM: stopped ($OUT/STOP or DRAIN); relaunch resumes"; return 3; fi
     [ "$rc" = 0 ] || status=1

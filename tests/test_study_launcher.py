@@ -1,7 +1,6 @@
 """The study launchers: the STOP pause, the DRAIN wind-down, streams and job claims, ARMS, and seeds only at an lr
 inside its grid."""
 import fcntl
-import hashlib
 import os
 import re
 import subprocess
@@ -57,11 +56,11 @@ def test_without_a_stop_every_job_of_the_stream_runs(tmp_path):
     assert out.returncode == 0 and len(jobs) == 45, out.stdout[-500:] + out.stderr[-500:]  # 9 methods x 5 tasks
 
 
-def claim_file(tmp_path, job: str):
-    """The claim lock study_lib.sh takes for a job (its overrides as the launcher prints them)."""
-    path = tmp_path / "out" / ".hydra" / "claims" / f"{hashlib.sha1(job.encode()).hexdigest()[:16]}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+def claim_file(tmp_path, job: str) -> Path:
+    """The claim lock study_lib.sh takes for a job (its overrides as the launcher prints them), by its claim_path."""
+    out = subprocess.run(["bash", "-c", 'source experiments/study_lib.sh && claim_path "$1"', "_", job], cwd=REPO,
+                         env={**os.environ, "OUT": str(tmp_path / "out")}, capture_output=True, text=True, check=True)
+    return Path(out.stdout.strip() + ".lock")
 
 
 def started(stdout: str) -> dict[int, str]:
