@@ -76,10 +76,8 @@ display(Markdown((paths.tables / "decoder_study_lr.md").read_text()))
 # ## The main comparison, with each method's tracked training peak
 
 # %%
-main = sr.main_table(scores, spec, heads)
 memory = sr.tracked_memory(counted, spec.main)
-main["tracked_peak_gb"] = main["method_tag"].map(dict(zip(memory["method_tag"], memory["accounted_gb"])))
-main["Tracked peak (GB)"] = main["tracked_peak_gb"].map(lambda v: "–" if v != v else f"{v:.2f}")
+main = sr.main_table(scores, spec, heads, memory)
 note = ("Accuracy x 100 on 250 fixed seeded items of each commonsense test set (the same items for every method and "
         "seed), mean ± sample std over seeds at each method's chosen lr. Tracked peak: parameters, gradients, optimizer "
         "state and saved activations at the training step's peak (neuroada.memory), mean over the method's runs. "

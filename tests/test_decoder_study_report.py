@@ -1,5 +1,6 @@
-"""The decoder study's report (study_report.DECODER_STUDY) on its synthetic fixture: DoRA at LoRA's choice, the
-untrained floor from the one run that evaluated before training, no C2, the reported rows beside ours."""
+"""The decoder study's report (study_report.DECODER_STUDY, MATH_STUDY) on its synthetic fixture: DoRA at LoRA's
+choice, the untrained floor from the one run that evaluated before training, no C2, the reported rows beside ours;
+arithmetic scored on every test item and on the items not trained on."""
 import sys
 from pathlib import Path
 
@@ -10,10 +11,11 @@ from neuroada.analysis import stats
 from neuroada.analysis import study_report as sr
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-from fixture_results import DECODER_ITEMS, DECODER_UNTRAINED_SKILL, make_decoder_study_fixture  # noqa: E402
+from fixture_results import DECODER_ITEMS, DECODER_UNTRAINED_SKILL, MATH_TRAINED, make_decoder_study_fixture  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = sr.DECODER_STUDY
+MATH = sr.MATH_STUDY
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +86,66 @@ def test_intervals_and_claims_pages_returned_are_the_pages_written(study, tmp_pa
     assert intervals_md.startswith("**Intervals**") and sr.intervals_note(SPEC) in intervals_md
     assert len(rows) == len((tmp_path / f"{SPEC.name}_intervals.csv").read_text().splitlines()) - 1
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{SPEC.name}_{n}" for n in ("intervals.md", "intervals.csv", "claims.md"))
+
+
+# --- the arithmetic half (study_report.MATH_STUDY): the same records folder, task math10k, one seed
+
+
+@pytest.fixture(scope="module")
+def math_study(tmp_path_factory):
+    records = load_records(make_decoder_study_fixture(tmp_path_factory.mktemp("results")))
+    ledger = sr.run_ledger(records, sr.chosen_lrs(records, MATH), MATH)
+    counted = [r for r, keep in zip(records, ledger["counted"]) if keep]
+    return records, ledger, counted
+
+
+def test_math_study_counts_only_the_arithmetic_runs_of_the_shared_folder(math_study):
+    records, ledger, counted = math_study
+    assert MATH.runs_folder == SPEC.runs_folder == "decoder_study" and MATH.name != SPEC.name
+    assert {r["task"] for r in counted} == {"math10k"}
+    assert sorted(r["method_tag"] for r in counted) == sorted(t for t in MATH.main if t != sr.UNTRAINED and t != "masked-k20")
+    commonsense = ledger[ledger["task"] == "commonsense15k"]
+    assert len(commonsense) and (commonsense["reason"] == "of another task (commonsense15k)").all()
+    floor = sr.floor_records(counted, MATH)
+    assert [f["seed"] for f in floor] == [1] and floor[0]["task"] == "math10k"
+
+
+def _accuracy_without(record, eval_set, phase, dropped):
+    rows = stats.read_predictions(stats.predictions_path(record, eval_set, phase))
+    kept = [r for r in rows if r["row"] not in dropped]
+    return 100 * sum(r["correct"] for r in kept) / len(kept)
+
+
+def test_scores_without_trained_items_are_rescored_from_the_predictions(math_study):
+    _, _, counted = math_study
+    floor = sr.floor_records(counted, MATH)
+    every = sr.scores_frame(counted + floor)
+    unseen = sr.scores_frame(counted + floor, drop_trained=True)
+    k20 = next(r for r in counted if r["method_tag"] == sr.K20)
+    for name, keys in MATH_TRAINED.items():
+        cell = lambda frame, tag: frame.loc[(frame["method_tag"] == tag) & (frame["benchmark"] == name), "score"].item()  # noqa: E731
+        assert cell(unseen, sr.K20) == pytest.approx(_accuracy_without(k20, name, "after", set(keys)))
+        assert cell(unseen, sr.K20) < cell(every, sr.K20)  # the fixture's runs recall every trained question
+        assert cell(unseen, sr.UNTRAINED) == pytest.approx(_accuracy_without(floor[0], name, "before", set(keys)))
+    untouched = [b for b in MATH.columns if b not in MATH_TRAINED]
+    pick = lambda frame: frame[frame["benchmark"].isin(untouched)].sort_values(["method_tag", "benchmark"])["score"].tolist()  # noqa: E731
+    assert pick(unseen) == pick(every)
+
+
+def test_items_without_trained_questions_stay_paired_across_methods(math_study):
+    _, _, counted = math_study
+    items = stats.collect_items(counted, drop_trained=True)
+    for name, keys in MATH_TRAINED.items():
+        cells = [c for (_, _, b), c in items.items() if b == name]
+        assert cells and all(len(c) == DECODER_ITEMS - len(keys) and not set(c.keys) & set(keys) for c in cells)
+    rows = sr.interval_rows(items, MATH)
+    lora = next(r for r in rows if r.b == sr.LORA)
+    assert lora.interval.ok and lora.verdict is not None
+
+
+def test_dropping_trained_items_needs_records_that_list_them(math_study):
+    _, _, counted = math_study
+    old = {k: v for k, v in counted[0].items() if k != "trained_questions"}
+    with pytest.raises(ValueError, match="trained_questions"):
+        stats.collect_items([old], drop_trained=True)
+    assert stats.collect_items([old])  # scoring every item does not need the field

@@ -30,6 +30,10 @@ EXPECTED = {
     "decoder_study": [f"tables/decoder_study_{name}.{ext}" for name in ("main", "paper") for ext in ("md", "tex")]
     + ["tables/decoder_study_main.csv", "tables/decoder_study_lr.md", "tables/decoder_study_answers.md", "tables/decoder_study_intervals.md", "tables/decoder_study_claims.md",
        "figures/decoder_study_frontier.png", "figures/decoder_study_curves.png"],
+    "decoder_study_math": [f"tables/decoder_study_math_{name}.{ext}" for name in ("main", "paper") for ext in ("md", "tex")]
+    + [f"tables/decoder_study_math_{name}" for name in ("main.csv", "unseen.md", "unseen.csv", "trained.md", "lr.md", "intervals.md", "claims.md",
+                                                           "unseen_intervals.md", "unseen_claims.md")]
+    + ["figures/decoder_study_math_frontier.png", "figures/decoder_study_math_curves.png"],
 }
 
 
@@ -37,7 +41,7 @@ EXPECTED = {
 def results(tmp_path_factory) -> Path:
     root = make_fixture_results(tmp_path_factory.mktemp("results"))
     make_glue_study_fixture(root)  # runs/glue_study: the GLUE study's synthetic records
-    make_decoder_study_fixture(root)  # runs/decoder_study: the decoder study's
+    make_decoder_study_fixture(root)  # runs/decoder_study: the decoder study's (commonsense and arithmetic)
     return root
 
 

@@ -5,7 +5,8 @@ commonsense test set), keyed `(method_tag, seed, benchmark)`. A suite average is
 of each benchmark's metric (accuracy, Matthews correlation, Pearson, F1), then the mean over seeds.
 
 - `load_items(record)` / `collect_items(records)`: the cells of runs, from `<run>/predictions/after_<set>.jsonl[.gz]`
-  (the compact predictions of `neuroada.evaluation.EvalResult.save_predictions`, or the full ones).
+  (the compact predictions of `neuroada.evaluation.EvalResult.save_predictions`, or the full ones);
+  `drop_trained=True` leaves out the test items whose question is also a training item's (`trained_keys`).
 - `bootstrap_averages(items, methods)`: the suite average of several methods on *the same* resamples:
   seeds resampled with replacement, then within each resampled (seed, benchmark) the test items resampled with
   replacement, with the same item indices for every method (methods are paired within a seed: they share its dev
@@ -22,12 +23,12 @@ Pearson, so a recomputed Pearson can differ from a record's NaN there (and only 
 from .bootstrap import (Interval, SuiteBootstrap, _weights, bootstrap_averages, difference, paired_difference, ratio,
                         ratio_interval)
 from .items import (METRICS, SELECTION_SETS, Items, Key, _metric, collect_items, items_from_rows, load_items, predictions_path,
-                    read_predictions, report_sets)
+                    read_predictions, report_sets, trained_keys)
 from .verdicts import (NOT_SUPPORTED, SUPPORTED, UNDECIDED, Verdict, combine_verdicts, format_missing, verdict_c1, verdict_c2,
                        verdict_c3)
 
 # `_weights` and `_metric` are private: imported here for tests/test_stats.py, not exported.
 __all__ = ["Interval", "Items", "Key", "METRICS", "NOT_SUPPORTED", "SELECTION_SETS", "SUPPORTED", "SuiteBootstrap", "UNDECIDED",
            "Verdict", "bootstrap_averages", "collect_items", "combine_verdicts", "difference", "format_missing", "items_from_rows",
-           "load_items", "paired_difference", "predictions_path", "ratio", "ratio_interval", "read_predictions", "report_sets", "verdict_c1",
+           "load_items", "paired_difference", "predictions_path", "ratio", "ratio_interval", "read_predictions", "report_sets", "trained_keys", "verdict_c1",
            "verdict_c2", "verdict_c3"]

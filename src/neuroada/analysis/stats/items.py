@@ -41,6 +41,12 @@ class Items:
     def __len__(self) -> int:
         return len(self.keys)
 
+    def without(self, keys) -> "Items":
+        """The cell less the items whose key is in `keys` (e.g. the test items whose question was trained on)."""
+        keep = ~np.isin(self.keys, list(keys))
+        pick = lambda a: None if a is None else a[keep]  # noqa: E731
+        return Items(self.metric, self.keys[keep], pick(self.pred), pick(self.gold), pick(self.correct), self.run_id, self.resplit_seed)
+
     def score(self) -> float:
         """The metric on every item (0-1 scale), recomputed the way the bootstrap does."""
         return float(_metric(self.metric, *_stack([self]), np.ones((1, len(self))))[0, 0])
@@ -105,9 +111,11 @@ def report_sets(record: Mapping, eval_sets: Iterable[str] | None = None) -> list
     return [s for s in metrics if s not in skip]
 
 
-def load_items(record: Mapping, eval_sets: Iterable[str] | None = None, phase: str = "after") -> dict[str, Items]:
+def load_items(record: Mapping, eval_sets: Iterable[str] | None = None, phase: str = "after", drop_trained: bool = False) -> dict[str, Items]:
     """The cells of one run: benchmark -> Items, for each reported eval set whose predictions exist (a GLUE run's
-    `test` set becomes the benchmark named after its task; a commonsense run's sets keep their names)."""
+    `test` set becomes the benchmark named after its task; a commonsense run's sets keep their names). With
+    `drop_trained`, each cell leaves out the items the record lists in `trained_questions` (their question is
+    also a training item's)."""
     out = {}
     metric = record.get("primary_metric") or "accuracy"
     for eval_set in report_sets(record, eval_sets):
@@ -115,19 +123,30 @@ def load_items(record: Mapping, eval_sets: Iterable[str] | None = None, phase: s
         if path is None:
             continue
         bench = benchmark_name(record.get("suite"), record.get("task"), eval_set)
-        out[bench] = items_from_rows(read_predictions(path), metric, run_id=record.get("run_id", ""), resplit_seed=record.get("resplit_seed"))
+        items = items_from_rows(read_predictions(path), metric, run_id=record.get("run_id", ""), resplit_seed=record.get("resplit_seed"))
+        out[bench] = items.without(trained_keys(record, eval_set)) if drop_trained else items
     return out
 
 
-def collect_items(records: Iterable[Mapping], eval_sets: Iterable[str] | None = None, phase: str = "after") -> dict[Key, Items]:
-    """Every cell of completed `records`: (method_tag, seed, benchmark) -> Items. The caller chooses which runs
-    count (e.g. only those at the chosen lr); when two runs still share a key, the later one (`created`) is kept."""
+def trained_keys(record: Mapping, eval_set: str) -> list:
+    """The keys of `eval_set`'s items whose question is also a training item's (`record["trained_questions"]`).
+    A record from before the field existed cannot say: an error, not a silent "none"."""
+    if "trained_questions" not in record:
+        raise ValueError(f"run {record.get('run_id')} has no `trained_questions` (recorded since d9c833c): cannot drop trained items")
+    return list((record["trained_questions"] or {}).get(eval_set, []))
+
+
+def collect_items(records: Iterable[Mapping], eval_sets: Iterable[str] | None = None, phase: str = "after",
+                  drop_trained: bool = False) -> dict[Key, Items]:
+    """Every cell of completed `records`: (method_tag, seed, benchmark) -> Items (`load_items`). The caller chooses
+    which runs count (e.g. only those at the chosen lr); when two runs still share a key, the later one (`created`)
+    is kept."""
     out: dict[Key, Items] = {}
     created: dict[Key, str] = {}
     for rec in records:
         if rec.get("status") != "completed":
             continue
-        for bench, items in load_items(rec, eval_sets, phase).items():
+        for bench, items in load_items(rec, eval_sets, phase, drop_trained).items():
             key = (rec.get("method_tag") or rec.get("method"), rec.get("seed"), bench)
             if key in out:
                 log.warning("two runs for %s (%s, %s): keeping the later one", key, out[key].run_id, rec.get("run_id"))

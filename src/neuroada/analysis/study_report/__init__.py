@@ -2,7 +2,8 @@
 (notebooks/glue_study.py), one module per step.
 
 The study is described by a `StudySpec` (tasks, seeds, the main comparison's methods, the claims' comparisons,
-the ablations); `GLUE_STUDY` is issue 12's (experiments/glue_study/run.sh). The steps:
+the ablations); `GLUE_STUDY` is issue 12's (experiments/glue_study/run.sh), `DECODER_STUDY` and `MATH_STUDY` issue
+13's commonsense and arithmetic halves (experiments/decoder_study/run.sh, one records folder). The steps:
 
 1. `chosen_lrs(records, spec)`: per (task, method_tag) the lr chosen on the selection set at the tuning seed
    (`neuroada.analysis.study.choose_lr`), or, for an ablation arm that was not tuned on its own (fewer than two
@@ -25,8 +26,8 @@ from .figures import frontier_points, plot_curves, plot_frontier
 from .intervals import IntervalRow, claim_sentences, interval_rows, intervals_frame, intervals_note
 from .ledger import StudyRuns, chosen_lrs, incomplete_runs, ledger_summary, load_study, open_study, run_ledger
 from .scores import HIDDEN_SIZE, floor_records, head_params, method_rows, scores_frame, suite_averages
-from .spec import (COMMONSENSE_SETS, DECODER_STUDY, DORA, GLUE_STUDY, GLUE_TASKS, HEAD, K1, K20, LORA, LR_TOL, UNTRAINED, Comparison,
-                   StudySpec)
+from .spec import (ARITHMETIC_SETS, COMMONSENSE_SETS, DECODER_STUDY, DORA, GLUE_STUDY, GLUE_TASKS, HEAD, K1, K20, LORA, LR_TOL, MATH_STUDY,
+                   UNTRAINED, Comparison, StudySpec)
 from .tables import LR_NOTE, MAIN_NOTE, TRACKED, display_method_rows, lr_table, main_table, paper_table, selection_table, tracked_memory
 
 __all__ = ["Comparison", "GLUE_STUDY", "IntervalRow", "StudySpec", "chosen_lrs", "claim_sentences", "display_method_rows", "fmt_lr",

@@ -70,7 +70,9 @@ def run_ledger(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec
         want = lr_of.get((task, tag), math.nan)
         if rec.get("status") != "completed":
             row["reason"] = f"not completed ({rec.get('status')})"
-        elif not spec.in_study(tag) or task not in spec.tasks:
+        elif task not in spec.tasks:
+            row["reason"] = f"of another task ({task})"
+        elif not spec.in_study(tag):
             row["reason"] = "not part of the study's tables"
         elif not math.isfinite(want):
             row["reason"] = "no chosen lr yet"
@@ -109,9 +111,9 @@ def load_study(root: str | Path, spec: StudySpec) -> StudyRuns:
 
 
 def open_study(spec: StudySpec, paths=None) -> tuple:
-    """(results folders, `load_study` of `<runs>/<spec.name>`), printing where it reads them."""
+    """(results folders, `load_study` of `<runs>/<spec.runs_folder>`), printing where it reads them."""
     paths = paths or result_paths()
-    root = paths.runs / spec.name
+    root = paths.runs / spec.runs_folder
     print(paths)
     print("study records:", root)
     return paths, load_study(root, spec)

@@ -27,18 +27,26 @@ def floor_records(records: Sequence[Mapping], spec: StudySpec) -> list[dict]:
         return []
     base = done[0]
     return [{**base, "method_tag": spec.floor_from_before, "method": spec.floor_from_before, "seed": seed, "trainable_params": 0,
-             "metrics": base["metrics_before"], "metrics_before": None, "run_id": f"{base.get('run_id')}:before"}
+             "metrics": base["metrics_before"], "metrics_before": None, "run_id": f"{base.get('run_id')}:before",
+             "scored_phase": "before"}
             for seed in spec.seeds]
 
 
-def scores_frame(records: Iterable[Mapping], eval_sets: Iterable[str] | None = None) -> pd.DataFrame:
+def scores_frame(records: Iterable[Mapping], eval_sets: Iterable[str] | None = None, drop_trained: bool = False) -> pd.DataFrame:
     """One row per (counted run, reported benchmark): task, benchmark, method_tag, seed, score (primary x 100; NaN
-    -> 0), trainable_params, head_params (None in records before it was recorded), total_params, model, num_labels."""
+    -> 0), trainable_params, head_params (None in records before it was recorded), total_params, model, num_labels.
+    With `drop_trained`, a set with items whose question was trained on (`trained_questions`) is rescored from
+    its predictions without them (a floor record's from its `scored_phase`)."""
     rows = []
     for rec in records:
         primary = rec.get("primary_metric") or "accuracy"
         for eval_set in stats.report_sets(rec, eval_sets):
             v = (rec["metrics"][eval_set] or {}).get(primary)
+            if drop_trained and stats.trained_keys(rec, eval_set):
+                v = stats.load_items(rec, [eval_set], rec.get("scored_phase", "after"), drop_trained=True)
+                v = next(iter(v.values())).score() if v else None  # predictions missing: the cell is missing, not scored on all items
+                if v is None:
+                    continue
             v = 0.0 if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
             rows.append({"task": rec.get("task"), "benchmark": benchmark_name(rec.get("suite"), rec.get("task"), eval_set),
                          "method_tag": rec.get("method_tag"), "seed": rec.get("seed"), "score": 100 * v,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 LR_TOL = 1e-9
@@ -17,7 +17,7 @@ class Comparison:
 
 @dataclass(frozen=True)
 class StudySpec:
-    name: str
+    name: str  # also the stem of its tables' and figures' files
     suite_label: str  # "GLUE avg"
     tasks: tuple  # training tasks (record["task"]); also the table's columns unless `benchmarks` is given
     seeds: tuple  # the seeds every main cell needs
@@ -37,6 +37,7 @@ class StudySpec:
     reuses_lr: tuple = ()  # main-table tags that are not tuned but take their parent's (inherit_lr) choice
     benchmarks: tuple = ()  # the reported test sets when they are not the training tasks (a decoder's eight commonsense sets)
     floor_from_before: str = ""  # a tag for the untrained model, scored from the runs' `before` evaluation (eval_before=true)
+    runs_dir: str = ""  # the folder of its records under results/runs, when not `name` (two studies sharing one launcher)
     tune_seed: int = 1
     grid_size: int = 3  # lrs per tuned method
     grid_sizes: Mapping = field(default_factory=dict)  # tag -> its own grid size (the decoder study's full FT: 2)
@@ -45,6 +46,10 @@ class StudySpec:
     n_boot: int = 2000
     rng_seed: int = 0
     claim_text: Mapping = field(default_factory=dict)
+
+    @property
+    def runs_folder(self) -> str:
+        return self.runs_dir or self.name
 
     def grid_of(self, tag: str) -> int:
         return self.grid_sizes.get(tag, self.grid_size)
@@ -119,4 +124,18 @@ DECODER_STUDY = StudySpec(  # experiments/decoder_study, commonsense (issue 13):
         "C1": "NeuroAda matches or beats LoRA, DoRA and full fine-tuning at equal or fewer trainable parameters",
         "C3": "a very small k (k=1) keeps most of k=20's accuracy (its gain over the untrained model)",
     },
+)
+
+ARITHMETIC_SETS = ("multiarith", "gsm8k", "addsub", "aqua", "svamp")  # the paper's order; SingleEq and MAWPS are not here
+# experiments/decoder_study, arithmetic (issue 13): the same methods and rules, one seed. Math10K holds most MultiArith
+# and AddSub test questions, so its notebook also scores the items not trained on (records' `trained_questions`).
+MATH_STUDY = replace(
+    DECODER_STUDY,
+    name="decoder_study_math",
+    runs_dir="decoder_study",
+    suite_label="Arithmetic avg",
+    tasks=("math10k",),
+    benchmarks=ARITHMETIC_SETS,
+    seeds=(1,),
+    reference_suite="math",
 )

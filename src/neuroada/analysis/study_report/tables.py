@@ -35,8 +35,14 @@ def display_method_rows(rows: pd.DataFrame, benchmarks: Sequence[str], spec: Stu
     return pd.DataFrame(out)
 
 
-def main_table(scores: pd.DataFrame, spec: StudySpec, heads: Mapping) -> pd.DataFrame:
-    return method_rows(scores, spec.main, spec.columns, heads)
+def main_table(scores: pd.DataFrame, spec: StudySpec, heads: Mapping, memory: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`method_rows` of the main methods; with `memory` (`tracked_memory`), each method's tracked training peak
+    too: `tracked_peak_gb` and its display column `Tracked peak (GB)`."""
+    main = method_rows(scores, spec.main, spec.columns, heads)
+    if memory is not None:
+        main["tracked_peak_gb"] = main["method_tag"].map(dict(zip(memory["method_tag"], memory["accounted_gb"])))
+        main["Tracked peak (GB)"] = main["tracked_peak_gb"].map(lambda v: _num(v, ".2f"))
+    return main
 
 
 MAIN_NOTE = ("Primary metric x 100 on the test half of each seed's re-split dev set (MCC for CoLA, Pearson for STS-B, "
@@ -78,7 +84,7 @@ def paper_table(main: pd.DataFrame, reference: pd.DataFrame, spec: StudySpec, mo
                     "Tracked peak (GB)": MISSING})
     mem = {} if memory is None else {r.method_tag: r.accounted_gb for r in memory.itertuples(index=False)}
     for r in main.to_dict("records"):
-        out.append({"Model": model_label(model), "Method": r["method"], "Source": f"ours ({r['n_seeds']} seeds)" if r["n_seeds"] else "ours",
+        out.append({"Model": model_label(model), "Method": r["method"], "Source": f"ours ({r['n_seeds']} seed{'s' * (r['n_seeds'] != 1)})" if r["n_seeds"] else "ours",
                     **{task_label(b): _pm(r[f"{b}_mean"], math.nan, r[f"{b}_n"]) for b in spec.columns},
                     spec.suite_label: _pm(r["avg_mean"], r["avg_std"], r["n_seeds"]) if r["n_seeds"] else NOT_RUN,
                     "Tracked peak (GB)": _num(mem.get(r["method_tag"], math.nan), ".2f")})
