@@ -120,8 +120,7 @@ display(Markdown((paths.tables / "decoder_study_answers.md").read_text()))
 # ## Paired bootstrap intervals and the claims
 
 # %%
-items = stats.collect_items(r for r in counted if r["method_tag"] in spec.table_tags)
-items.update(stats.collect_items(floor, phase="before"))
+items = stats.collect_items([*(r for r in counted if r["method_tag"] in spec.table_tags), *floor])  # the floor at its `scored_phase`
 rows, intervals_md, claims_md = sr.write_intervals_and_claims(
     paths.tables, items, spec, "Decoder study: paired differences of the commonsense average (points) and claim verdicts",
     "Decoder study (issue 13), commonsense: the paper's claims at this scale", summary)

@@ -126,8 +126,7 @@ display(Markdown((paths.tables / f"{spec.name}_paper.md").read_text()))
 # %%
 for view, drop in (("", False), ("_unseen", True)):
     view_spec = dataclasses.replace(spec, name=spec.name + view)
-    items = stats.collect_items((r for r in counted if r["method_tag"] in spec.table_tags), drop_trained=drop)
-    items.update(stats.collect_items(floor, phase="before", drop_trained=drop))
+    items = stats.collect_items([*(r for r in counted if r["method_tag"] in spec.table_tags), *floor], drop_trained=drop)
     _, intervals_md, claims_md = sr.write_intervals_and_claims(
         paths.tables, items, view_spec, "Decoder study, arithmetic: paired differences of the arithmetic average (points) and claim verdicts"
         + (", test items not trained on" if drop else ""),

@@ -43,16 +43,17 @@ def test_untrained_floor_comes_from_the_before_pass_at_every_seed(study):
     scores = sr.scores_frame(floor)
     assert set(scores["benchmark"]) == set(SPEC.columns)
     assert scores["score"].tolist() == pytest.approx([100 * DECODER_UNTRAINED_SKILL] * len(scores))
-    items = stats.collect_items(floor, phase="before")
+    items = stats.collect_items(floor)  # read at the records' `scored_phase`: the before pass, not the DoRA run's after
     assert set(items) == {(sr.UNTRAINED, s, b) for s in SPEC.seeds for b in SPEC.columns}
+    assert [i.score() for i in items.values()] == pytest.approx([DECODER_UNTRAINED_SKILL] * len(items), abs=1 / DECODER_ITEMS)
+    assert stats.collect_items(floor, phase="after")[(sr.UNTRAINED, 1, SPEC.columns[0])].score() != pytest.approx(DECODER_UNTRAINED_SKILL, abs=1 / DECODER_ITEMS)
     assert sr.floor_records([r for r in counted if not r.get("metrics_before")], SPEC) == []
 
 
 def test_claims_are_c1_and_c3_only_and_c3_uses_the_untrained_floor(study):
     _, _, counted = study
     floor = sr.floor_records(counted, SPEC)
-    items = stats.collect_items(r for r in counted if r["method_tag"] in SPEC.table_tags)
-    items.update(stats.collect_items(floor, phase="before"))
+    items = stats.collect_items([*(r for r in counted if r["method_tag"] in SPEC.table_tags), *floor])
     rows = sr.interval_rows(items, SPEC)
     claims = sr.claim_sentences(rows, SPEC)
     assert set(claims) == {"C1", "C3"}

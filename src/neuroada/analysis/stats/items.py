@@ -111,11 +111,13 @@ def report_sets(record: Mapping, eval_sets: Iterable[str] | None = None) -> list
     return [s for s in metrics if s not in skip]
 
 
-def load_items(record: Mapping, eval_sets: Iterable[str] | None = None, phase: str = "after", drop_trained: bool = False) -> dict[str, Items]:
+def load_items(record: Mapping, eval_sets: Iterable[str] | None = None, phase: str | None = None, drop_trained: bool = False) -> dict[str, Items]:
     """The cells of one run: benchmark -> Items, for each reported eval set whose predictions exist (a GLUE run's
-    `test` set becomes the benchmark named after its task; a commonsense run's sets keep their names). With
+    `test` set becomes the benchmark named after its task; a commonsense run's sets keep their names). `phase`
+    defaults to the record's `scored_phase` ("before" for the untrained floor, `floor_records`), else "after". With
     `drop_trained`, each cell leaves out the items the record lists in `trained_questions` (their question is
     also a training item's)."""
+    phase = phase or record.get("scored_phase", "after")
     out = {}
     metric = record.get("primary_metric") or "accuracy"
     for eval_set in report_sets(record, eval_sets):
@@ -136,7 +138,7 @@ def trained_keys(record: Mapping, eval_set: str) -> list:
     return list((record["trained_questions"] or {}).get(eval_set, []))
 
 
-def collect_items(records: Iterable[Mapping], eval_sets: Iterable[str] | None = None, phase: str = "after",
+def collect_items(records: Iterable[Mapping], eval_sets: Iterable[str] | None = None, phase: str | None = None,
                   drop_trained: bool = False) -> dict[Key, Items]:
     """Every cell of completed `records`: (method_tag, seed, benchmark) -> Items (`load_items`). The caller chooses
     which runs count (e.g. only those at the chosen lr); when two runs still share a key, the later one (`created`)

@@ -43,7 +43,7 @@ def scores_frame(records: Iterable[Mapping], eval_sets: Iterable[str] | None = N
         for eval_set in stats.report_sets(rec, eval_sets):
             v = (rec["metrics"][eval_set] or {}).get(primary)
             if drop_trained and stats.trained_keys(rec, eval_set):
-                v = stats.load_items(rec, [eval_set], rec.get("scored_phase", "after"), drop_trained=True)
+                v = stats.load_items(rec, [eval_set], drop_trained=True)
                 v = next(iter(v.values())).score() if v else None  # predictions missing: the cell is missing, not scored on all items
                 if v is None:
                     continue
