@@ -235,3 +235,12 @@ def test_study_records_stay_out_of_the_other_tables(tmp_path):
     assert [r["run_id"] for r in load_records(tmp_path)] == ["a"]
     assert [r["run_id"] for r in load_records(tmp_path / "glue_study")] == ["b"]
     assert len(load_records(tmp_path, exclude=())) == 3
+
+
+def test_a_tuning_runs_selection_set_is_never_a_reported_score():
+    """A tuning run that scored its selection set only (eval_scope: selection) has no reported score yet."""
+    base = {"run_id": "r", "task": "rte", "suite": "glue", "primary_metric": "accuracy", "selection": {"set": "validation"}}
+    tuning = {**base, "eval_scope": "selection", "metrics": {"validation": {"accuracy": 0.6, "n": 138}}}
+    complete = {**base, "run_id": "c", "eval_scope": "all", "metrics": {"validation": {"accuracy": 0.6}, "test": {"accuracy": 0.5}}}
+    assert metrics_frame([tuning]).empty
+    assert set(metrics_frame([complete])["eval_set"]) == {"test"}

@@ -150,3 +150,14 @@ def test_dropping_trained_items_needs_records_that_list_them(math_study):
     with pytest.raises(ValueError, match="trained_questions"):
         stats.collect_items([old], drop_trained=True)
     assert stats.collect_items([old])  # scoring every item does not need the field
+
+
+def test_a_chosen_tuning_run_counts_only_once_its_test_sets_are_scored(study):
+    records, chosen, counted = study
+    run = next(r for r in counted if r["seed"] == SPEC.tune_seed and r["method_tag"] == sr.LORA)
+    deferred = [{**r, "eval_scope": "selection"} if r is run else r for r in records]
+    ledger = sr.run_ledger(deferred, chosen, SPEC).set_index("run_id")
+    assert not ledger.loc[run["run_id"], "counted"]
+    assert ledger.loc[run["run_id"], "reason"].startswith("test sets not scored yet")
+    assert int(ledger["counted"].sum()) == len(counted) - 1
+    assert "1 test sets not scored yet" in sr.ledger_summary(ledger.reset_index())

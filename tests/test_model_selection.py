@@ -141,3 +141,41 @@ def test_default_glue_protocol_evaluates_every_epoch(tmp_path, monkeypatch):
     assert sel["strategy"] == "epoch" and [p["step"] for p in sel["curve"]] == [4, 8] and [p["epoch"] for p in sel["curve"]] == [1, 2]
     assert sel["best_step"] == 4 and record["train"]["steps"] == 8
     assert record["metrics"]["validation"]["accuracy"] == pytest.approx(sel["curve"][0]["accuracy"], abs=1e-9)
+
+
+@pytest.mark.integration
+def test_a_tuning_run_scores_its_selection_set_only_and_its_test_sets_later_without_training(tmp_path, monkeypatch):
+    """eval_test=false (a study's tuning run) scores the selection set only; once its lr is chosen, the same run
+    with eval_test=true scores the test sets from the kept checkpoint, training nothing, and gives the record a
+    run scored all at once would have."""
+    args = ("method=neuroada", "method.k=4", "merge=false")
+    straight = pipeline.run(_cfg(tmp_path / "straight", *args))
+    tuning = pipeline.run(_cfg(tmp_path / "tuning", *args, "eval_test=false"))
+    assert tuning["run_id"] == straight["run_id"]  # eval_test does not make another run
+    assert tuning["eval_scope"] == "selection" and straight["eval_scope"] == "all"
+    assert set(tuning["metrics"]) == set(tuning["eval_sizes"]) == {"validation"}
+    assert tuning["metrics"]["validation"] == straight["metrics"]["validation"]
+    assert pipeline.run(_cfg(tmp_path / "tuning", *args, "eval_test=false"))["created"] == tuning["created"]  # skipped
+
+    def no_training(*a, **k):
+        raise AssertionError("a deferred test pass must not train")
+    monkeypatch.setattr(pipeline.NeuroAdaTrainer, "train", no_training)
+    done = pipeline.run(_cfg(tmp_path / "tuning", *args))
+    assert done["eval_scope"] == "all" and done["metrics"] == straight["metrics"]
+    assert done["eval_sizes"] == straight["eval_sizes"] and done["selection"] == straight["selection"]
+    assert done["train"] == {**tuning["train"], "resumed_from": done["train"]["resumed_from"]}
+    assert done["train"]["resumed_from"].startswith("checkpoints/checkpoint-")
+    assert done["peak_memory"] == tuning["peak_memory"] and done["attempts"] == 2
+    later = done["test_scored_later"]
+    assert later["created"] == tuning["created"] and done["wall_time_s"] == pytest.approx(tuning["wall_time_s"] + later["wall_time_s"])
+    assert pipeline.run(_cfg(tmp_path / "tuning", *args, "eval_test=false"))["created"] == done["created"]  # complete: skipped
+
+
+def test_eval_test_false_needs_a_selection_set_and_a_boolean(tmp_path):
+    from test_pipeline import tiny_cfg
+
+    with pytest.raises(ValueError, match="eval_test=false scores only the task's selection set, and task 'addition' has none"):
+        pipeline.run(tiny_cfg(tmp_path, "logger=none", "eval_test=false"))
+    with pytest.raises(ValueError, match="eval_test='sometimes' is invalid: true or false"):
+        pipeline.run(tiny_cfg(tmp_path, "logger=none", "eval_test=sometimes"))
+    assert not list(tmp_path.glob("*/checkpoints"))

@@ -142,3 +142,13 @@ def test_decoder_dora_follows_loras_final_lr_and_arms(tmp_path, arms, expected):
     dora = [j for j in jobs if "method=dora" in j]
     assert out.returncode == 0 and len(dora) == expected, out.stderr
     assert all("trainer.lr=0.001" in j for j in dora)
+
+
+def test_decoder_tuning_runs_defer_their_test_sets_to_the_seeds_phase(tmp_path):
+    (tmp_path / "tune").mkdir(), (tmp_path / "seeds").mkdir()
+    tune, tune_jobs = launch(tmp_path / "tune", phase="cs-tune", launcher="decoder_study")
+    seeds, seed_jobs = launch(tmp_path / "seeds", phase="cs-seeds", choices=LORA_INSIDE, launcher="decoder_study")
+    assert tune.returncode == seeds.returncode == 0 and tune_jobs and seed_jobs, tune.stderr + seeds.stderr
+    assert all(" eval_test=false " in f" {j} " for j in tune_jobs)
+    assert not any("eval_test" in j for j in seed_jobs)
+    assert any(" seed=1,2 " in f" {j} " for j in seed_jobs)  # seed 1 is in the seeds phase: it scores the deferred sets

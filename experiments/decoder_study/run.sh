@@ -28,6 +28,11 @@
 #                A choice at a grid's edge is widened by one value (cs-widen; full FT's two always are, so it
 #                ends with 3); seeds and DoRA run only at a choice inside its grid (`tuned_lr`, study_lib.sh).
 #   seeds        commonsense 1, 2 (and 3 if the budget allows); arithmetic 1.
+#   test sets    since session 15 the tuning phases (cs-tune, cs-widen, math-tune) run with eval_test=false: a tuning
+#                run scores its selection set only, and the seeds phase's seed-1 job (the same run id) scores the
+#                chosen run's test sets from its kept checkpoint, training nothing. Test scores of unchosen lrs are
+#                never used, and at ~30 min (commonsense) to ~1 h (arithmetic) they were up to half of a tuning run.
+#                Keep the tuning runs' folders (their checkpoints) under $OUT until that seeds phase has run.
 #
 # Plan (runs x minutes). Measured 2026-11-30 beside one GLUE stream (1 thread each), NeuroAda k=20 at max
 # length 256 (superseded; discarded): 100 steps of batch 8 in 40 min (24 s a step), the two selection passes
@@ -83,11 +88,11 @@ dora_jobs() {
 }
 
 case "${1:-}" in
-  cs-tune) BASE=("${CS[@]}"); tune_jobs commonsense15k_study "${TUNED[@]}" ;;
-  cs-widen) BASE=("${CS[@]}"); widen_jobs "${TUNED[@]}" ;;
+  cs-tune) BASE=("${CS[@]}" eval_test=false); tune_jobs commonsense15k_study "${TUNED[@]}" ;;
+  cs-widen) BASE=("${CS[@]}" eval_test=false); widen_jobs "${TUNED[@]}" ;;
   cs-seeds) BASE=("${CS[@]}"); dora_jobs commonsense15k_study 1,2; seed_jobs commonsense15k_study 1,2 "${TUNED[@]}" ;;
   cs-masked) BASE=("${CS[@]}"); tune_jobs commonsense15k_study masked ;;
-  math-tune) BASE=("${MATH[@]}"); tune_jobs math10k_study "${TUNED[@]}" ;;
+  math-tune) BASE=("${MATH[@]}" eval_test=false); tune_jobs math10k_study "${TUNED[@]}" ;;
   math-seeds) BASE=("${MATH[@]}"); dora_jobs math10k_study 1; seed_jobs math10k_study 1 "${TUNED[@]}" ;;
   *) echo "usage: $0 cs-tune|cs-widen|cs-seeds|cs-masked|math-tune|math-seeds" >&2; exit 2 ;;
 esac

@@ -31,6 +31,9 @@ def check_run_config(cfg: Mapping[str, Any]) -> None:
     if not _is_int(cfg.get("seed")):
         raise ValueError(f"seed={cfg.get('seed')!r} is invalid: an integer is accepted")
     _int_at_least("eval_batch_size", cfg.get("eval_batch_size"), 1)
+    for key in ("eval_before", "eval_test"):
+        if not isinstance(cfg.get(key, True), bool):
+            raise ValueError(f"{key}={cfg.get(key)!r} is invalid: true or false is accepted")
     task = cfg["task"]
     for key in ("max_train_samples", "max_eval_samples"):
         v = task.get(key)

@@ -1,6 +1,7 @@
 """One run: compose -> load task and model -> evaluate -> apply method -> train -> merge -> evaluate -> record."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -33,7 +34,8 @@ from .training.selection import classification_metrics, generation_metrics, sele
 
 log = logging.getLogger(__name__)
 # Keys that do not change a run's result: left out of its id, so the same run resumes wherever it logs.
-VOLATILE_KEYS = ("output_root", "logger", "eval_batch_size", "resume", "data_dir", "debug", "predictions")
+# eval_test only says which eval sets are scored yet: a tuning run (false) is completed later by the same run (true).
+VOLATILE_KEYS = ("output_root", "logger", "eval_batch_size", "resume", "data_dir", "debug", "predictions", "eval_test")
 PREDICTIONS = ("full", "compact")
 
 
@@ -189,6 +191,25 @@ def _flat_metrics(prefix: str, metrics: dict[str, dict]) -> dict[str, float]:
     return {f"{prefix}/{s}/{k}": v for s, m in metrics.items() for k, v in m.items() if isinstance(v, (int, float))}
 
 
+def _scored_sets(task: Task, cfg: dict) -> Task:
+    """The task as its passes score it: every eval set, or (eval_test=false) only the selection set."""
+    if cfg.get("eval_test", True):
+        return task
+    if task.selection_set is None:
+        raise ValueError(f"eval_test=false scores only the task's selection set, and task {task.name!r} has none "
+                         f"(its eval sets: {', '.join(task.eval_sets)}); use eval_test=true, or a task with a selection_set")
+    return dataclasses.replace(task, eval_sets={task.selection_set: task.eval_sets[task.selection_set]})
+
+
+def _with_deferred(record: dict, deferred: dict) -> dict:
+    """The record of a run that scored its selection set only (`deferred`), completed by an attempt that scored
+    the rest from its kept checkpoint and trained nothing: training figures stay the tuning attempt's."""
+    return {**record, "train": {**deferred["train"], "resumed_from": record["train"]["resumed_from"]},
+            "peak_memory": deferred["peak_memory"], "wall_time_s": deferred["wall_time_s"] + record["wall_time_s"],
+            "test_scored_later": {"created": deferred["created"], "wall_time_s": record["wall_time_s"],
+                                  "commit": (record.get("git") or {}).get("commit")}}
+
+
 def _completed_record(run_dir: Path) -> dict | None:
     try:
         record = json.loads((run_dir / "record.json").read_text())
@@ -207,9 +228,13 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     run_dir = Path(cfg["output_root"]) / rid
     done = _completed_record(run_dir)
     run_guard.check_same_data(cfg, run_dir, done)  # a skip or resume on other data is refused
+    deferred = None
     if done is not None and cfg["resume"]:  # the same run finished before: a relaunched sweep skips it
-        log.info("run %s already completed (%s); resume=false reruns it", rid, run_dir / "record.json")
-        return done
+        if done.get("eval_scope") != "selection" or not cfg.get("eval_test", True):
+            log.info("run %s already completed (%s); resume=false reruns it", rid, run_dir / "record.json")
+            return done
+        deferred = done  # a tuning run (eval_test=false) now chosen: its other sets are scored from its checkpoint
+        log.info("run %s scored its selection set only; scoring its other eval sets from its last checkpoint", rid)
     run_dir.mkdir(parents=True, exist_ok=True)
     if not cfg["resume"]:
         FinishedSets(run_dir).forget()  # a rerun scores everything again
@@ -225,6 +250,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     data_dir = resolve_data_dir(cfg.get("data_dir"))
     task = load_task(cfg["task"], data_dir, run_seed=cfg["seed"])
     check_task_data(task, cfg)
+    scored_task = _scored_sets(task, cfg)
     evaluation = eval_strategy(cfg["trainer"], task.selection_set is not None)
     num_labels = task.num_labels if task.kind != "generation" else None
     skeleton = model_skeleton(cfg["model"], num_labels=num_labels)  # meta device: shapes without weights
@@ -239,10 +265,10 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     cache = EvalCache(run_dir, {"eval_batch_size": cfg["eval_batch_size"], "predictions": cfg.get("predictions", "full")},
                       reuse=cfg["resume"], shared=_shared_before(cfg, device, git))
     before_scored = {"commit": git.get("commit")}
-    announce_plan(cfg, task, model, tokenizer, heads, device, train_examples=len(features),
-                  before_done=cfg["eval_before"] and _all_found(task, cfg, run_dir, cache, "before", before_scored))
+    announce_plan(cfg, scored_task, model, tokenizer, heads, device, train_examples=len(features),
+                  before_done=cfg["eval_before"] and _all_found(scored_task, cfg, run_dir, cache, "before", before_scored))
 
-    before = evaluate(model, tokenizer, task, cfg, run_dir, "before", before_scored, cache, set_scored) if cfg["eval_before"] else None
+    before = evaluate(model, tokenizer, scored_task, cfg, run_dir, "before", before_scored, cache, set_scored) if cfg["eval_before"] else None
 
     collate = _collator(task, tokenizer)
     method_cfg = dict(cfg["method"])
@@ -294,7 +320,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     best = trainer.state.best_model_checkpoint if args.load_best_model_at_end else None
     scored = {"step": trainer.state.global_step, "checkpoint": Path(best).name if best else None,
               "merged": model is not prepared.model, "commit": git.get("commit")}
-    after = evaluate(model, tokenizer, task, cfg, run_dir, "after", scored, cache, set_scored)
+    after = evaluate(model, tokenizer, scored_task, cfg, run_dir, "after", scored, cache, set_scored)
 
     tokens = trainer.state.num_input_tokens_seen or 0
     summary = {**_flat_metrics("after", after), **(_flat_metrics("before", before) if before else {}),
@@ -321,7 +347,8 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
         "primary_metric": task.primary_metric,
         "metrics": after,
         "metrics_before": before,
-        "eval_sizes": {k: len(v) for k, v in task.eval_sets.items()},
+        "eval_sizes": {k: len(v) for k, v in scored_task.eval_sets.items()},
+        "eval_scope": "all" if cfg.get("eval_test", True) else "selection",  # selection: a tuning run, its other sets not scored yet
         "eval_reused": cache.reused,  # <pass>_<set> -> who scored it: an earlier (killed) attempt, or .shared_before/<context>
         "train_examples": len(features),
         "trained_questions": task.trained_questions(),  # eval items whose question is among the training items
@@ -332,7 +359,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
                   "tokens_per_s": tokens / resources.elapsed if resources.elapsed else None,
                   "log_history": trainer.state.log_history},
         "peak_memory": peak,
-        "wall_time_s": time.perf_counter() - t_start,  # this attempt
+        "wall_time_s": time.perf_counter() - t_start,  # this attempt (with test sets scored later: both, see _with_deferred)
         "attempts": len(clock.attempts),  # launches it took (a killed run's relaunches add one each)
         "wall_time_all_attempts_s": clock.total,  # a lower bound when killed: time after an attempt's last save is lost
         "attempt_code": clock.code_versions,  # the code each attempt ran: more than one when resumed on another commit
@@ -344,6 +371,8 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
         "data_sha256": data_hashes(_data_files(cfg["task"], data_dir), root=data_dir) if data_dir else {},
         "wandb_dir": wandb_dir,
     }
+    if deferred is not None and finished is not None:
+        record = _with_deferred(record, deferred)
     path = write_record(run_dir, record)
     log.info("run record: %s", path)
     return record

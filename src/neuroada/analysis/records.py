@@ -130,8 +130,8 @@ def metrics_frame(records_or_root, phases: Iterable[str] = ("after", "before")) 
             metrics = rec.get("metrics" if phase == "after" else f"metrics_{phase}") or {}
             selection_set = (rec.get("selection") or {}).get("set")
             for eval_set, ms in metrics.items():
-                if not isinstance(ms, dict) or (eval_set == selection_set and len(metrics) > 1):
-                    continue  # the set that chose the checkpoint is never a reported score
+                if not isinstance(ms, dict) or (eval_set == selection_set and (len(metrics) > 1 or rec.get("eval_scope") == "selection")):
+                    continue  # the set that chose the checkpoint is never a reported score (a tuning run has no other yet)
                 n = ms.get("n", sizes.get(eval_set))
                 for metric, value in ms.items():
                     if metric == "n" or isinstance(value, bool) or not isinstance(value, (int, float)):

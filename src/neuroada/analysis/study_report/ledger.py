@@ -58,8 +58,8 @@ def chosen_lrs(records: Sequence[Mapping], spec: StudySpec) -> pd.DataFrame:
 
 def run_ledger(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     """One row per record: run_id, task, method_tag, seed, lr, status, counted, reason. A run counts when it
-    completed, belongs to the study's tables, is at its (task, method)'s chosen lr, and is the latest such run of
-    its (task, method, seed)."""
+    completed, belongs to the study's tables, is at its (task, method)'s chosen lr, has scored its test sets (a
+    tuning run with eval_test=false has not), and is the latest such run of its (task, method, seed)."""
     lr_of = {(r.task, r.method_tag): r.lr for r in chosen.itertuples(index=False)}
     rows = []
     for rec in records:
@@ -78,6 +78,8 @@ def run_ledger(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec
             row["reason"] = "no chosen lr yet"
         elif not math.isclose(lr, want, rel_tol=LR_TOL):
             row["reason"] = "tuning run at an lr not chosen" if rec.get("seed") == spec.tune_seed else f"not at the chosen lr ({fmt_lr(want)})"
+        elif rec.get("eval_scope") == "selection":
+            row["reason"] = "test sets not scored yet (a tuning run: its seeds phase scores them)"
         else:
             row["counted"] = True
         rows.append(row)
