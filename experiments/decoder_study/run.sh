@@ -31,8 +31,7 @@
 #   test sets    since session 15 the tuning phases (cs-tune, cs-widen, math-tune) run with eval_test=false: a tuning
 #                run scores its selection set only, and the seeds phase's seed-1 job (the same run id) scores the
 #                chosen run's test sets from its kept checkpoint, training nothing. Test scores of unchosen lrs are
-#                never used; on commonsense the final pass (selection set + eight test sets) took 16-32 min of a
-#                57-120 min run (wall minus training time, 12 of the first 14 records).
+#                never used.
 #                Keep the tuning runs' folders (their checkpoints) under $OUT until that seeds phase has run.
 #
 # Plan (runs x minutes). Measured 2026-11-30 beside one GLUE stream (1 thread each), NeuroAda k=20 at max

@@ -191,9 +191,9 @@ def _flat_metrics(prefix: str, metrics: dict[str, dict]) -> dict[str, float]:
     return {f"{prefix}/{s}/{k}": v for s, m in metrics.items() for k, v in m.items() if isinstance(v, (int, float))}
 
 
-def _scored_sets(task: Task, cfg: dict) -> Task:
+def _scored_sets(task: Task, eval_test: bool) -> Task:
     """The task as its passes score it: every eval set, or (eval_test=false) only the selection set."""
-    if cfg.get("eval_test", True):
+    if eval_test:
         return task
     if task.selection_set is None:
         raise ValueError(f"eval_test=false scores only the task's selection set, and task {task.name!r} has none "
@@ -206,8 +206,7 @@ def _with_deferred(record: dict, deferred: dict) -> dict:
     the rest from its kept checkpoint and trained nothing: training figures stay the tuning attempt's."""
     return {**record, "train": {**deferred["train"], "resumed_from": record["train"]["resumed_from"]},
             "peak_memory": deferred["peak_memory"], "wall_time_s": deferred["wall_time_s"] + record["wall_time_s"],
-            "test_scored_later": {"created": deferred["created"], "wall_time_s": record["wall_time_s"],
-                                  "commit": (record.get("git") or {}).get("commit")}}
+            "test_scored_later": {"created": deferred["created"], "wall_time_s": record["wall_time_s"]}}
 
 
 def _completed_record(run_dir: Path) -> dict | None:
@@ -228,9 +227,9 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     run_dir = Path(cfg["output_root"]) / rid
     done = _completed_record(run_dir)
     run_guard.check_same_data(cfg, run_dir, done)  # a skip or resume on other data is refused
-    deferred = None
+    deferred, eval_test = None, cfg.get("eval_test", True)
     if done is not None and cfg["resume"]:  # the same run finished before: a relaunched sweep skips it
-        if done.get("eval_scope") != "selection" or not cfg.get("eval_test", True):
+        if done.get("eval_scope") != "selection" or not eval_test:
             log.info("run %s already completed (%s); resume=false reruns it", rid, run_dir / "record.json")
             return done
         deferred = done  # a tuning run (eval_test=false) now chosen: its other sets are scored from its checkpoint
@@ -250,7 +249,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     data_dir = resolve_data_dir(cfg.get("data_dir"))
     task = load_task(cfg["task"], data_dir, run_seed=cfg["seed"])
     check_task_data(task, cfg)
-    scored_task = _scored_sets(task, cfg)
+    scored_task = _scored_sets(task, eval_test)
     evaluation = eval_strategy(cfg["trainer"], task.selection_set is not None)
     num_labels = task.num_labels if task.kind != "generation" else None
     skeleton = model_skeleton(cfg["model"], num_labels=num_labels)  # meta device: shapes without weights
@@ -348,7 +347,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
         "metrics": after,
         "metrics_before": before,
         "eval_sizes": {k: len(v) for k, v in scored_task.eval_sets.items()},
-        "eval_scope": "all" if cfg.get("eval_test", True) else "selection",  # selection: a tuning run, its other sets not scored yet
+        "eval_scope": "all" if eval_test else "selection",  # selection: a tuning run, its other sets not scored yet
         "eval_reused": cache.reused,  # <pass>_<set> -> who scored it: an earlier (killed) attempt, or .shared_before/<context>
         "train_examples": len(features),
         "trained_questions": task.trained_questions(),  # eval items whose question is among the training items
