@@ -63,11 +63,14 @@ tune_jobs() {  # tune_jobs "task1 task2" arm...
   done; done
 }
 
-# One more lr beyond the edge for every choice at the edge of its grid.
-widen_jobs() {  # widen_jobs arm...
+# One more lr beyond the edge for every choice at the edge of its grid, on the given tasks only (a study whose
+# records hold two suites widens each with its own overrides).
+widen_jobs() {  # widen_jobs "task1 task2" arm...
+  local tasks=$1; shift
   load_choices
   while IFS=$'\t' read -r task tag lr score grid widen _flat; do
     [ -n "${widen:-}" ] || continue
+    [[ " $tasks " == *" $(config_of "$task") "* ]] || continue
     for arm in $(selected_arms "$@"); do
       if [ "$(arm_field "$arm" 1)" = "$tag" ]; then
         job "${BASE[*]} $(on_task "$(config_of "$task")") seed=1 $(arm_field "$arm" 0) trainer.lr=${widen#widen=}"

@@ -152,3 +152,29 @@ def test_decoder_tuning_runs_defer_their_test_sets_to_the_seeds_phase(tmp_path):
     assert all(" eval_test=false " in f" {j} " for j in tune_jobs)
     assert not any("eval_test" in j for j in seed_jobs)
     assert any(" seed=1,2 " in f" {j} " for j in seed_jobs)  # seed 1 is in the seeds phase: it scores the deferred sets
+
+
+CS_AND_MATH_AT_EDGES = ("commonsense15k\tneuroada-k20\t0.001\t0.4\tgrid=0.001,0.003,0.01\twiden=0.000333\n"
+                        "math10k\tlora-rmatchk20\t0.0003\t0.2\tgrid=0.0003,0.001,0.003\twiden=9e-05\n")
+
+
+@pytest.mark.parametrize("phase, task, lr, suite_args", [
+    ("cs-widen", "commonsense15k_study", "0.000333", "trainer.max_length=512"),
+    ("math-widen", "math10k_study", "9e-05", "trainer.max_length=384"),
+])
+def test_each_decoder_suite_widens_only_its_own_choices_with_its_own_budget(tmp_path, phase, task, lr, suite_args):
+    out, jobs = launch(tmp_path, phase=phase, choices=CS_AND_MATH_AT_EDGES, launcher="decoder_study")
+    assert out.returncode == 0 and len(jobs) == 1, out.stderr
+    assert f"task={task} " in jobs[0] and f"trainer.lr={lr}" in jobs[0] and suite_args in jobs[0]
+    assert " eval_test=false " in f" {jobs[0]} "
+
+
+def test_arithmetic_grids_are_centred_on_the_commonsense_choices(tmp_path):
+    (tmp_path / "cs").mkdir(), (tmp_path / "math").mkdir()
+    _, cs = launch(tmp_path / "cs", phase="cs-tune", launcher="decoder_study")
+    out, math = launch(tmp_path / "math", phase="math-tune", launcher="decoder_study")
+    assert out.returncode == 0, out.stderr
+    grid = lambda jobs, method: next(re.search(r"trainer\.lr=(\S+)", j)[1] for j in jobs if method in j)
+    assert grid(cs, "method.k=20") == "1e-3,3e-3,1e-2" and grid(math, "method.k=20") == "3.33e-4,1e-3,3e-3"
+    assert grid(math, "method.k=1 ") == "1e-2,3e-2,9e-2" and grid(math, "method=lora") == "9e-5,3e-4,1e-3"
+    assert grid(math, "method=full") == "1e-5,3e-5,9e-5" and grid(cs, "method=full") == "1e-5,3e-5"

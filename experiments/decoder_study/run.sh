@@ -2,7 +2,7 @@
 # The decoder study (issue 13): SmolLM2-135M-Instruct, NeuroAda k=20/k=1 against LoRA, DoRA and full fine-tuning
 # (masked k=20 if the budget allows), on commonsense first and arithmetic second, tuned and seeded.
 #
-#   bash experiments/decoder_study/run.sh PHASE     PHASE: cs-tune | cs-widen | cs-seeds | math-tune | math-seeds
+#   bash experiments/decoder_study/run.sh PHASE     PHASE: cs-tune | cs-widen | cs-seeds | math-tune | math-widen | math-seeds
 #   STREAM=0 NSTREAMS=2 bash experiments/decoder_study/run.sh cs-tune &  (and STREAM=1; one thread each)
 #   STREAM=any bash experiments/decoder_study/run.sh cs-tune &           takes every job no other stream holds
 #   DRY_RUN=1 bash experiments/decoder_study/run.sh cs-tune              print the Hydra commands only
@@ -24,14 +24,17 @@
 #                (all of AddSub and AQuA), 256 new tokens (most Math10K chains end well before).
 #   methods      NeuroAda k=20 and k=1 on all seven projections; LoRA and DoRA on the paper's LoRA targets
 #                (q,k,v,up,down) with r matched to NeuroAda k=20's count; full fine-tuning; masked k=20 last.
-#   lr           3 log-spaced values for NeuroAda and LoRA, 2 for full FT, seed 1; DoRA reuses LoRA's choice.
-#                A choice at a grid's edge is widened by one value (cs-widen; full FT's two always are, so it
-#                ends with 3); seeds and DoRA run only at a choice inside its grid (`tuned_lr`, study_lib.sh).
+#   lr           3 log-spaced values for NeuroAda and LoRA, 2 for full FT (3 on arithmetic), seed 1; DoRA reuses
+#                LoRA's choice. A choice at a grid's edge is widened by one value (cs-widen, math-widen: each suite
+#                its own; full FT's two always are, so it ends with 3); seeds and DoRA run only at a choice inside its
+#                grid (`tuned_lr`, study_lib.sh). Arithmetic's grids (MATH_LR) are centred on each arm's commonsense
+#                choice, full FT's with its three values at once: on commonsense every arm's first choice was at its
+#                grid's edge and cost a widen run, and an arithmetic run costs more.
 #   seeds        commonsense 1, 2 (and 3 if the budget allows); arithmetic 1.
-#   test sets    since session 15 the tuning phases (cs-tune, cs-widen, math-tune) run with eval_test=false: a tuning
-#                run scores its selection set only, and the seeds phase's seed-1 job (the same run id) scores the
-#                chosen run's test sets from its kept checkpoint, training nothing. Test scores of unchosen lrs are
-#                never used.
+#   test sets    since session 15 the tuning phases (cs-tune, cs-widen, math-tune, math-widen) run with
+#                eval_test=false: a tuning run scores its selection set only, and the seeds phase's seed-1 job (the
+#                same run id) scores the chosen run's test sets from its kept checkpoint, training nothing. Test
+#                scores of unchosen lrs are never used.
 #                Keep the tuning runs' folders (their checkpoints) under $OUT until that seeds phase has run.
 #
 # Plan (runs x minutes). Measured 2026-11-30 beside one GLUE stream (1 thread each), NeuroAda k=20 at max
@@ -47,7 +50,11 @@
 #   cs-widen  one run per choice at an edge: k=20, k=1 so far, full FT always  = 3-5 runs x ~1.2 h
 #   cs-seeds  seed 2 of the 4 tuned methods + DoRA seeds 1, 2  = 6 runs x ~1.2 h = ~7 stream-h (DoRA seed 1
 #             also scores the untrained model: +~15 min)
-#   math      later, sized from the commonsense records
+#   math      estimated, not yet measured: training 50 steps of 16 at max length 384, ~20 min (the issue's 50 steps
+#             at k=20: 1206 s); each of the two selection passes (300 items, up to 256 new tokens) up to ~50 min at the
+#             untrained model's 0.1 items/s at 512 tokens (results/bench/generation_speed.json; trained chains end
+#             sooner). math-tune (3+3+3+3) = 12 runs x ~1-2 h; math-widen only at an edge; math-seeds: the 4 chosen
+#             runs' five test sets (up to 400 items each, more than the two selection passes) and DoRA seed 1.
 #   ~21 stream-h for commonsense = ~10.5 h of the machine on two streams (issue 13 budgets ~14 h for both suites).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -69,6 +76,10 @@ ARM=(
   [masked]="method=masked method.k=20|masked-k20|1e-3,3e-3,1e-2"
 )
 TUNED=(neuroada20 neuroada1 lora full)
+# Arithmetic's grids: each arm's commonsense choice in the middle (see the header).
+declare -A MATH_LR=([neuroada20]=3.33e-4,1e-3,3e-3 [neuroada1]=1e-2,3e-2,9e-2 [lora]=9e-5,3e-4,1e-3
+                    [full]=1e-5,3e-5,9e-5)
+math_grids() { local a; for a in "${!MATH_LR[@]}"; do ARM[$a]="${ARM[$a]%|*}|${MATH_LR[$a]}"; done; }
 TASK_CONFIG=([commonsense15k]=commonsense15k_study [math10k]=math10k_study)
 EXTRA_ARMS=dora  # DoRA is queued by dora_jobs, at LoRA's lr; ARMS may name it
 DORA="method=dora ++method.r=match ++method.k_match=20"
@@ -89,11 +100,12 @@ dora_jobs() {
 
 case "${1:-}" in
   cs-tune) BASE=("${CS[@]}" eval_test=false); tune_jobs commonsense15k_study "${TUNED[@]}" ;;
-  cs-widen) BASE=("${CS[@]}" eval_test=false); widen_jobs "${TUNED[@]}" ;;
+  cs-widen) BASE=("${CS[@]}" eval_test=false); widen_jobs commonsense15k_study "${TUNED[@]}" ;;
   cs-seeds) BASE=("${CS[@]}"); dora_jobs commonsense15k_study 1,2; seed_jobs commonsense15k_study 1,2 "${TUNED[@]}" ;;
   cs-masked) BASE=("${CS[@]}"); tune_jobs commonsense15k_study masked ;;
-  math-tune) BASE=("${MATH[@]}" eval_test=false); tune_jobs math10k_study "${TUNED[@]}" ;;
+  math-tune) BASE=("${MATH[@]}" eval_test=false); math_grids; tune_jobs math10k_study "${TUNED[@]}" ;;
+  math-widen) BASE=("${MATH[@]}" eval_test=false); widen_jobs math10k_study "${TUNED[@]}" ;;
   math-seeds) BASE=("${MATH[@]}"); dora_jobs math10k_study 1; seed_jobs math10k_study 1 "${TUNED[@]}" ;;
-  *) echo "usage: $0 cs-tune|cs-widen|cs-seeds|cs-masked|math-tune|math-seeds" >&2; exit 2 ;;
+  *) echo "usage: $0 cs-tune|cs-widen|cs-seeds|cs-masked|math-tune|math-widen|math-seeds" >&2; exit 2 ;;
 esac
 run_jobs "$1"

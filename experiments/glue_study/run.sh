@@ -87,7 +87,7 @@ ARM=(
 MAIN_ARMS=(neuroada20 lora full head_only neuroada1 lora1 dora shira masked)  # priority order
 
 phase_tune() { tune_jobs "$TASKS" "${MAIN_ARMS[@]}"; }
-phase_widen() { widen_jobs "${MAIN_ARMS[@]}"; }
+phase_widen() { widen_jobs "$TASKS" "${MAIN_ARMS[@]}"; }
 phase_seeds() { seed_jobs "$TASKS" 1,2,3 "${MAIN_ARMS[@]}"; }
 
 phase_selection() {
