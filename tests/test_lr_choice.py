@@ -46,3 +46,16 @@ def test_the_cli_line_holds_the_fields_the_launchers_read(tmp_path, capsys, monk
     cola, rte = lines
     assert cola[:3] == ["cola", "m", "0.001"] and cola[5] == "widen=0.009" and cola[6] == "flat"
     assert rte[:3] == ["rte", "m", "0.003"] and rte[5] == "widen=0.009" and len(rte) == 6
+
+
+def test_a_tie_between_an_edge_and_an_inner_lr_goes_inside_and_is_not_widened():
+    """NeuroAda k=1 on MRPC: the same selection accuracy at the three lowest lrs (the majority class); the old rule
+    (the smaller lr) chose the edge and widened downwards onto the same plateau, run after run."""
+    r = one(study.choose_lr(scores([("mrpc", "m", 2.7e-4, 0.745), ("mrpc", "m", 9e-4, 0.745), ("mrpc", "m", 3e-3, 0.745),
+                                    ("mrpc", "m", 1e-2, 0.725), ("mrpc", "m", 3e-2, 0.730)])))
+    assert r.lr == 9e-4 and not r.at_edge and r.widen is None and not r.flat
+
+
+def test_a_tie_at_both_edges_alone_keeps_the_smaller_lr_and_widens_it():
+    r = one(study.choose_lr(scores([("rte", "m", 1e-3, 0.6), ("rte", "m", 3e-3, 0.5), ("rte", "m", 1e-2, 0.6)])))
+    assert r.lr == 1e-3 and r.at_edge and math.isclose(r.widen, 1e-3 * 1e-3 / 3e-3) and not r.flat
