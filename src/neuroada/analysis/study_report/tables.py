@@ -132,7 +132,7 @@ def lr_table(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec) 
 
 
 LR_NOTE = ("Each lr's score: the primary metric x 100 of the seed-{seed} run's reported checkpoint on the selection half "
-           "of the re-split dev set (never the test half); * = chosen (best; ties go to the smaller lr). Edge: the choice is the "
+           "of the re-split dev set (never the test half); * = chosen (best; ties go to the smaller lr inside the grid, else the smaller). Edge: the choice is the "
            "smallest or largest lr tried, so the grid is widened by one more value (same log spacing) before the seeds run; "
            "a flat grid (every lr scored the same, e.g. MCC 0 at all of them) is widened upwards. "
            "Ablation arms not listed run at their parent's choice (selection and k at NeuroAda k=20's, LoRA ranks at LoRA's).")
