@@ -55,3 +55,20 @@ def test_records_keep_paths_portable(tmp_path):
     (tmp_path / "glue" / "x.tsv").write_text("a\tb\n")
     assert list(data_hashes([tmp_path / "glue" / "x.tsv"], root=tmp_path)) == ["glue/x.tsv"]
     assert portable_path(tmp_path / "run" / "checkpoints" / "checkpoint-2", tmp_path / "run") == "checkpoints/checkpoint-2"
+
+
+def test_records_keep_paths_portable_through_a_symlinked_data_dir(tmp_path, monkeypatch):
+    """A clone whose ../shared is a symlink (a common layout) still records ../shared/data, not the
+    symlink target's name; a run folder reached through a symlink keeps its relative paths too."""
+    from neuroada import records
+
+    (tmp_path / "store" / "data").mkdir(parents=True)
+    (tmp_path / "work" / "repo").mkdir(parents=True)
+    (tmp_path / "work" / "shared").symlink_to(tmp_path / "store")
+    monkeypatch.setattr(records, "REPO", tmp_path / "work" / "repo")
+    assert records.portable_path(tmp_path / "work" / "repo" / ".." / "shared" / "data") == "../shared/data"
+    assert records.portable_path(tmp_path / "work" / "shared" / "data") == "../shared/data"
+    (tmp_path / "work" / "repo" / "run").mkdir()
+    (tmp_path / "work" / "repo" / "run" / "ckpt").symlink_to(tmp_path / "store")
+    run = tmp_path / "work" / "repo" / "run"
+    assert records.portable_path(run / "ckpt" / "data", run) == "ckpt/data"

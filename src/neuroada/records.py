@@ -16,6 +16,7 @@ from .io_utils import atomic_write_json
 
 RECORD_FILE = "record.json"
 SCHEMA_VERSION = 1
+REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("torch", "transformers", "peft", "accelerate", "datasets", "hydra-core", "wandb", "numpy", "safetensors", "neuroada")
 
 
@@ -31,7 +32,7 @@ def library_versions() -> dict[str, str | None]:
 
 
 def git_state(repo: Path | None = None) -> dict[str, Any]:
-    repo = repo or Path(__file__).resolve().parents[2]
+    repo = repo or REPO
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()
@@ -65,14 +66,17 @@ def portable_path(path: str | Path | None, root: Path | None = None) -> str | No
     repository when beside it (e.g. ../shared/data), else just its name."""
     if path is None:
         return None
-    path = Path(path).resolve()
-    for base in ([Path(root).resolve()] if root else []):
-        if path.is_relative_to(base):
-            return path.relative_to(base).as_posix()
-    repo = Path(__file__).resolve().parents[2]
-    if path.is_relative_to(repo.parent):
-        return Path(os.path.relpath(path, repo)).as_posix()
-    return path.name
+    # The path as written comes first: a symlinked ../shared resolves to somewhere else entirely.
+    ways = (Path(os.path.abspath(path)), Path(path).resolve())
+    bases = (Path(os.path.abspath(root)), Path(root).resolve()) if root else ()
+    for way in ways:
+        for base in bases:
+            if way.is_relative_to(base):
+                return way.relative_to(base).as_posix()
+    for way in ways:
+        if way.is_relative_to(REPO.parent):
+            return Path(os.path.relpath(way, REPO)).as_posix()
+    return ways[1].name
 
 
 def config_hash(cfg: dict, ignore: Iterable[str] = ()) -> str:
