@@ -161,3 +161,17 @@ def test_a_chosen_tuning_run_counts_only_once_its_test_sets_are_scored(study):
     assert ledger.loc[run["run_id"], "reason"].startswith("test sets not scored yet")
     assert int(ledger["counted"].sum()) == len(counted) - 1
     assert "1 test sets not scored yet" in sr.ledger_summary(ledger.reset_index())
+
+
+def test_main_table_shows_the_untrained_model_as_scored_once(study):
+    """The floor stands at every seed for the paired intervals, but the table must not claim two seeds and a
+    zero spread for one evaluation."""
+    _, _, counted = study
+    floor = sr.floor_records(counted, SPEC)
+    scores = sr.scores_frame(counted + floor)
+    shown = sr.display_method_rows(sr.main_table(scores, SPEC, sr.head_params(scores)), SPEC.columns, SPEC)
+    untrained = shown[shown["Method"] == "Untrained (no fine-tuning)"].iloc[0]
+    assert untrained["Seeds"] == "scored once"
+    assert not any("±" in str(untrained[c]) for c in shown.columns)
+    trained = shown[shown["Method"] == "NeuroAda (k=20)"].iloc[0]
+    assert trained["Seeds"] == str(len(SPEC.seeds)) and "±" in trained[SPEC.suite_label]

@@ -17,6 +17,9 @@ from .spec import LR_TOL, StudySpec
 def display_method_rows(rows: pd.DataFrame, benchmarks: Sequence[str], spec: StudySpec, latex: bool = False, extra: Sequence[str] = ()) -> pd.DataFrame:
     out = []
     for r in rows.to_dict("records"):
+        once = bool(spec.floor_from_before) and r["method_tag"] == spec.floor_from_before
+        if once:  # one evaluation stands at every seed (`floor_records`): no spread, no seed count to show
+            r = {**r, **{k: min(v, 1) for k, v in r.items() if k.endswith("_n") or k == "n_seeds"}}
         d = {"Method": r["method"],
              "Trainable params": MISSING if not math.isfinite(r["trainable_params"]) else f"{int(r['trainable_params']):,}",
              "Body (%)": _num(r["body_percent"], ".3f")}
@@ -28,7 +31,7 @@ def display_method_rows(rows: pd.DataFrame, benchmarks: Sequence[str], spec: Stu
             have = sum(r[f"{b}_n"] > 0 for b in benchmarks)
             d[spec.suite_label] = NOT_RUN if have == 0 else f"{MISSING} ({have}/{len(benchmarks)} tasks)"
         seeds = {int(r[f"{b}_n"]) for b in benchmarks}
-        d["Seeds"] = str(seeds.pop()) if len(seeds) == 1 else f"{min(seeds)}-{max(seeds)}"
+        d["Seeds"] = "scored once" if once and seeds == {1} else str(seeds.pop()) if len(seeds) == 1 else f"{min(seeds)}-{max(seeds)}"
         for c in extra:
             d[c] = r.get(c, MISSING)
         out.append(d)
