@@ -55,8 +55,9 @@ paths, runs = sr.open_study(spec)
 # ## Which runs count
 
 # %%
-records, chosen, summary, counted = runs.records, runs.chosen, runs.summary, runs.counted
+records, chosen, summary, counted, pending = runs.records, runs.chosen, runs.summary, runs.counted, runs.pending
 print(summary)
+print("lr choices not final yet:", pending or "none")
 floor = sr.floor_records(counted, spec)
 print("untrained model scored by:", floor[0]["run_id"] if floor else "no run yet")
 scores = sr.scores_frame(counted + floor)
@@ -81,10 +82,10 @@ main = sr.main_table(scores, spec, heads, memory)
 note = ("Accuracy x 100 on 250 fixed seeded items of each commonsense test set (the same items for every method and "
         "seed), mean ± sample std over seeds at each method's chosen lr. Tracked peak: parameters, gradients, optimizer "
         "state and saved activations at the training step's peak (neuroada.memory), mean over the method's runs. "
-        f"Untrained: the model before fine-tuning, scored once. Runs: {summary}")
-sr.write_table(paths.tables, "decoder_study_main", sr.display_method_rows(main, spec.columns, spec, extra=("Tracked peak (GB)",)),
+        f"Untrained: the model before fine-tuning, scored once.{sr.PENDING_NOTE} Runs: {summary}")
+sr.write_table(paths.tables, "decoder_study_main", sr.display_method_rows(main, spec.columns, spec, extra=("Tracked peak (GB)",), pending=pending),
                "Decoder study, SmolLM2-135M-Instruct on commonsense (accuracy x 100, mean ± std over seeds)", note,
-               latex=sr.display_method_rows(main, spec.columns, spec, latex=True, extra=("Tracked peak (GB)",)), csv=main)
+               latex=sr.display_method_rows(main, spec.columns, spec, latex=True, extra=("Tracked peak (GB)",), pending=pending), csv=main)
 display(Markdown((paths.tables / "decoder_study_main.md").read_text()))
 
 # %%
@@ -123,7 +124,7 @@ display(Markdown((paths.tables / "decoder_study_answers.md").read_text()))
 items = stats.collect_items([*(r for r in counted if r["method_tag"] in spec.table_tags), *floor])  # the floor at its `scored_phase`
 rows, intervals_md, claims_md = sr.write_intervals_and_claims(
     paths.tables, items, spec, "Decoder study: paired differences of the commonsense average (points) and claim verdicts",
-    "Decoder study (issue 13), commonsense: the paper's claims at this scale", summary)
+    "Decoder study (issue 13), commonsense: the paper's claims at this scale", summary, pending)
 display(Markdown(intervals_md))
 display(Markdown(claims_md))
 

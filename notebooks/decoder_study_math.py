@@ -57,8 +57,9 @@ paths, runs = sr.open_study(spec)
 # ## Which runs count
 
 # %%
-records, chosen, summary, counted = runs.records, runs.chosen, runs.summary, runs.counted
+records, chosen, summary, counted, pending = runs.records, runs.chosen, runs.summary, runs.counted, runs.pending
 print(summary)
+print("lr choices not final yet:", pending or "none")
 floor = sr.floor_records(counted, spec)
 print("untrained model scored by:", floor[0]["run_id"] if floor else "no run yet")
 
@@ -98,17 +99,17 @@ memory = sr.tracked_memory(counted, spec.main)
 note = ("Accuracy x 100 on up to 400 fixed seeded items of each arithmetic test set (all of AddSub and AQuA; the same items "
         "for every method and seed), greedy, last number (AQuA: letter), at each method's chosen lr; mean ± std over seeds "
         "where there are several. Tracked peak: parameters, gradients, optimizer state and saved activations at the training "
-        f"step's peak (neuroada.memory). Untrained: the model before fine-tuning, scored once. Runs: {summary}")
+        f"step's peak (neuroada.memory). Untrained: the model before fine-tuning, scored once.{sr.PENDING_NOTE} Runs: {summary}")
 views = {}
 for view, drop in (("main", False), ("unseen", True)):
     scores = sr.scores_frame(counted + floor, drop_trained=drop)
     views[view] = main = sr.main_table(scores, spec, sr.head_params(scores), memory)
     caption = "Decoder study, SmolLM2-135M-Instruct on arithmetic (accuracy x 100)" + (
         ", test items not trained on" if drop else "")
-    rows = sr.display_method_rows(main, spec.columns, spec, extra=("Tracked peak (GB)",))
+    rows = sr.display_method_rows(main, spec.columns, spec, extra=("Tracked peak (GB)",), pending=pending)
     sr.write_table(paths.tables, f"{spec.name}_{view}", rows, caption,
                    note + (f" Scored without the items of `{spec.name}_trained.md`." if drop else ""),
-                   latex=None if drop else sr.display_method_rows(main, spec.columns, spec, latex=True, extra=("Tracked peak (GB)",)),
+                   latex=None if drop else sr.display_method_rows(main, spec.columns, spec, latex=True, extra=("Tracked peak (GB)",), pending=pending),
                    csv=main, formats=("md",) if drop else ("md", "tex"))
     display(Markdown((paths.tables / f"{spec.name}_{view}.md").read_text()))
 
@@ -130,7 +131,7 @@ for view, drop in (("", False), ("_unseen", True)):
     _, intervals_md, claims_md = sr.write_intervals_and_claims(
         paths.tables, items, view_spec, "Decoder study, arithmetic: paired differences of the arithmetic average (points) and claim verdicts"
         + (", test items not trained on" if drop else ""),
-        "Decoder study (issue 13), arithmetic: the paper's claims at this scale" + (" (test items not trained on)" if drop else ""), summary)
+        "Decoder study (issue 13), arithmetic: the paper's claims at this scale" + (" (test items not trained on)" if drop else ""), summary, pending)
     display(Markdown(intervals_md))
     display(Markdown(claims_md))
 

@@ -52,11 +52,14 @@ paths, runs = sr.open_study(spec)
 # %% [markdown]
 # ## Which runs count
 # A run counts when it completed, is at its (task, method)'s chosen learning rate, and is the latest run of its
-# (task, method, seed). Tuning runs at the other lrs are discarded from every table except the lr table.
+# (task, method, seed). Tuning runs at the other lrs are discarded from every table except the lr table. A choice
+# not final yet (grid partly run, or at its edge) counts as the best guess so far: its cells are marked † and no
+# verdict rests on it.
 
 # %%
-records, chosen, summary, counted = runs.records, runs.chosen, runs.summary, runs.counted
+records, chosen, summary, counted, pending = runs.records, runs.chosen, runs.summary, runs.counted, runs.pending
 print(summary)
+print("lr choices not final yet:", pending or "none")
 scores = sr.scores_frame(counted)
 heads = sr.head_params(scores)
 print("classification head parameters per task:", heads)
@@ -75,10 +78,10 @@ display(Markdown((paths.tables / "glue_study_lr.md").read_text()))
 
 # %%
 main = sr.main_table(scores, spec, heads)
-note = sr.MAIN_NOTE.format(avg=spec.suite_label) + f" Runs: {summary}"
-sr.write_table(paths.tables, "glue_study_main", sr.display_method_rows(main, spec.columns, spec),
+note = sr.MAIN_NOTE.format(avg=spec.suite_label) + sr.PENDING_NOTE + f" Runs: {summary}"
+sr.write_table(paths.tables, "glue_study_main", sr.display_method_rows(main, spec.columns, spec, pending=pending),
                "GLUE study, MiniLM-L6: the main comparison (primary metric x 100, mean ± std over seeds)", note,
-               latex=sr.display_method_rows(main, spec.columns, spec, latex=True), csv=main)
+               latex=sr.display_method_rows(main, spec.columns, spec, latex=True, pending=pending), csv=main)
 display(Markdown((paths.tables / "glue_study_main.md").read_text()))
 
 # %% [markdown]
@@ -111,7 +114,7 @@ display(Markdown((paths.tables / "glue_study_answers.md").read_text()))
 items = stats.collect_items(r for r in counted if r["method_tag"] in spec.table_tags)
 rows, intervals_md, claims_md = sr.write_intervals_and_claims(
     paths.tables, items, spec, "GLUE study: paired differences of the GLUE average (points) and claim verdicts",
-    "GLUE study (issue 12): the paper's claims at this scale", summary)
+    "GLUE study (issue 12): the paper's claims at this scale", summary, pending)
 display(Markdown(intervals_md))
 display(Markdown(claims_md))
 
@@ -122,9 +125,9 @@ display(Markdown(claims_md))
 sel_caption = "GLUE study: how NeuroAda selects its k=20 connections per neuron (primary metric x 100, mean ± std over seeds)"
 sel_note = ("Every selection at NeuroAda k=20's chosen lr. Last columns: the GLUE average with magnitude selection minus "
             "that with this selection, in points, with its 95 % paired bootstrap interval, and the C2 verdict (supported if "
-            "the interval is above 0, not supported if below, else undecided).")
-sr.write_table(paths.tables, "glue_study_selection", sr.selection_table(scores, rows, spec, heads), sel_caption, sel_note,
-               latex=sr.selection_table(scores, rows, spec, heads, latex=True))
+            "the interval is above 0, not supported if below, else undecided)." + sr.PENDING_NOTE)
+sr.write_table(paths.tables, "glue_study_selection", sr.selection_table(scores, rows, spec, heads, pending=pending), sel_caption, sel_note,
+               latex=sr.selection_table(scores, rows, spec, heads, latex=True, pending=pending))
 display(Markdown((paths.tables / "glue_study_selection.md").read_text()))
 
 # %% [markdown]

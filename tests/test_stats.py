@@ -19,6 +19,7 @@ from fixture_results import GLUE_EDGE, GLUE_STUDY_ARMS, GLUE_STUDY_TASKS, glue_s
 from neuroada.analysis import load_records, stats  # noqa: E402
 from neuroada.analysis import study_report as sr  # noqa: E402
 from neuroada.analysis.stats import Interval, Items, Verdict  # noqa: E402
+from neuroada.analysis.tables.render import render_latex  # noqa: E402
 from neuroada.tasks.metrics import glue_metrics  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -347,6 +348,46 @@ def test_main_table_and_claims(study):
     assert list(sel["Selection"]) == ["magnitude", "reverse", "random", "gradient"]
     pts = sr.frontier_points(study["scores"], spec)
     assert set(pts["size"]) == {"k=1", "k=20", "r=4", "r=match k=20"} and (pts["n_seeds"] == 3).all()
+
+
+def test_a_choice_not_final_is_marked_and_decides_no_verdict(study):
+    """LoRA's RTE choice sits at its grid's top (GLUE_EDGE): its runs still count, but its cells carry †, every run at
+    its choice (and at LoRA ranks that inherit it) is flagged, and the C1 verdict against LoRA is undecided for it."""
+    spec = sr.GLUE_STUDY
+    pending = sr.pending_choices(study["chosen"])
+    assert set(pending) == {GLUE_EDGE, ("rte", "lora-r4")}
+    assert pending[GLUE_EDGE].startswith("at the grid's edge: widen to 9e-3")
+    assert pending[("rte", "lora-r4")].startswith("lora-rmatchk20's choice not final")
+    ledger = study["ledger"]
+    flagged = ledger[ledger["lr_pending"] != ""]
+    assert set(zip(flagged["task"], flagged["method_tag"])) == set(pending) and flagged["counted"].all()
+    assert "6 counted run(s), in 2 (task, method) cell(s), are at an lr choice not final yet" in sr.ledger_summary(ledger)
+
+    heads = sr.head_params(study["scores"])
+    main = sr.main_table(study["scores"], spec, heads)
+    plain = sr.display_method_rows(main, spec.tasks, spec).set_index("Method")
+    disp = sr.display_method_rows(main, spec.tasks, spec, pending=pending).set_index("Method")
+    lora, k20 = "LoRA (r matched to k=20)", "NeuroAda (k=20)"
+    assert disp.loc[lora, "RTE"] == plain.loc[lora, "RTE"] + "†" and disp.loc[lora, "GLUE avg"].endswith("†")
+    assert disp.loc[lora, "CoLA"] == plain.loc[lora, "CoLA"] and disp.loc[k20].equals(plain.loc[k20])
+    tex = render_latex(sr.display_method_rows(main, spec.tasks, spec, latex=True, pending=pending))
+    assert tex.count(r"$^\dagger$") == 2 and r"\textbackslash{}dagger" not in tex
+
+    items = stats.collect_items(study["counted"])
+    before = {(r.claim, r.b): r.verdict for r in sr.interval_rows(items, spec)}
+    rows = sr.interval_rows(items, spec, pending)
+    after = {(r.claim, r.b): r.verdict for r in rows}
+    assert "interval" in before[("C1", "lora-rmatchk20")].reason  # the runs alone: a verdict from the interval ...
+    assert after[("C1", "lora-rmatchk20")].status == stats.UNDECIDED  # ... but none rests on a choice that may move
+    assert after[("C1", "lora-rmatchk20")].reason.startswith("lr not final (lora-rmatchk20 rte: at the grid's edge")
+    assert after[("C2", "neuroada-k20-random")] == before[("C2", "neuroada-k20-random")]  # no pending method in it
+    assert after[("C1", "dora-rmatchk20")] == before[("C1", "dora-rmatchk20")]  # missing runs keep their verdict
+    _, shown = sr.intervals_frame(rows, spec)
+    assert (shown["Verdict"] == "undecided (lr not final)").sum() == 1
+
+    partial = [r for r in study["records"] if not (r["task"] == "cola" and r["method_tag"] == "neuroada-k20" and r["seed"] == 1
+                                                  and r["config"]["trainer"]["lr"] == 1e-2)]
+    assert sr.pending_choices(sr.chosen_lrs(partial, spec))[("cola", "neuroada-k20")] == "2 of 3 lrs run"
 
 
 def test_report_from_no_records_says_not_run_yet(tmp_path):

@@ -11,6 +11,8 @@ the ablations); `GLUE_STUDY` is issue 12's (experiments/glue_study/run.sh), `DEC
    NeuroAda k=20's lr, the LoRA rank frontier at LoRA's). Main-table methods always use their own choice.
 2. `run_ledger(records, chosen, spec)`: which runs count (completed, at the chosen lr, one per (task, method,
    seed): the latest) and why the others do not (failed, a tuning run at another lr, superseded, not in the study).
+   A choice not final yet (`pending_choices`: its grid partly run, or at its edge) still counts as the best guess so
+   far, but the tables mark its cells (†) and every verdict resting on it is `undecided: lr not final`.
 3. Tables (`main_table`, `lr_table`, `selection_table`, `interval_rows`), claims (`claim_sentences`) and figures
    (`plot_curves`, `plot_frontier`) from the counted runs only; what has not run yet says so instead of failing.
 
@@ -24,13 +26,13 @@ from ._format import MISSING, NOT_RUN, fmt_lr
 from .files import write_intervals_and_claims, write_table
 from .figures import frontier_points, plot_curves, plot_frontier
 from .intervals import IntervalRow, claim_sentences, interval_rows, intervals_frame, intervals_note
-from .ledger import StudyRuns, chosen_lrs, incomplete_runs, ledger_summary, load_study, open_study, run_ledger
+from .ledger import StudyRuns, chosen_lrs, incomplete_runs, ledger_summary, load_study, open_study, pending_choices, run_ledger
 from .scores import HIDDEN_SIZE, floor_records, head_params, method_rows, scores_frame, suite_averages
 from .spec import (ARITHMETIC_SETS, COMMONSENSE_SETS, DECODER_STUDY, DORA, GLUE_STUDY, GLUE_TASKS, HEAD, K1, K20, LORA, LR_TOL, MATH_STUDY,
                    UNTRAINED, Comparison, StudySpec)
-from .tables import LR_NOTE, MAIN_NOTE, TRACKED, display_method_rows, lr_table, main_table, paper_table, selection_table, tracked_memory
+from .tables import LR_NOTE, MAIN_NOTE, PENDING_NOTE, TRACKED, display_method_rows, lr_table, main_table, paper_table, selection_table, tracked_memory
 
 __all__ = ["Comparison", "GLUE_STUDY", "IntervalRow", "StudySpec", "chosen_lrs", "claim_sentences", "display_method_rows", "fmt_lr",
            "frontier_points", "head_params", "incomplete_runs", "interval_rows", "intervals_frame", "ledger_summary", "lr_table",
-           "main_table", "method_rows", "plot_curves", "plot_frontier", "run_ledger", "scores_frame", "selection_table",
+           "main_table", "method_rows", "pending_choices", "plot_curves", "plot_frontier", "run_ledger", "scores_frame", "selection_table",
            "suite_averages", "write_intervals_and_claims", "write_table"]

@@ -32,11 +32,12 @@ def write_table(out_dir: str | Path, name: str, display: pd.DataFrame, caption: 
 
 
 def write_intervals_and_claims(out_dir: str | Path, items: Mapping, spec: StudySpec, caption: str, heading: str,
-                               runs_summary: str) -> tuple[list[IntervalRow], str, str]:
+                               runs_summary: str, pending: Mapping | None = None) -> tuple[list[IntervalRow], str, str]:
     """`<spec.name>_intervals.{md,csv}` (every comparison's paired interval and verdict) and `<spec.name>_claims.md`
-    (one sentence a claim under `heading`); returns the interval rows and the two pages' Markdown."""
+    (one sentence a claim under `heading`); returns the interval rows and the two pages' Markdown. `pending`
+    (`pending_choices`): lr choices not final yet, on which no verdict rests."""
     out_dir = Path(out_dir)
-    rows = interval_rows(items, spec)
+    rows = interval_rows(items, spec, pending)
     long, display = intervals_frame(rows, spec)
     note = intervals_note(spec)
     write_table(out_dir, f"{spec.name}_intervals", display, caption, note, csv=long, formats=("md",))

@@ -28,10 +28,31 @@ def _bootstrap_groups(items: Mapping, spec: StudySpec, methods: Sequence[str]) -
     return stats.bootstrap_averages(items, methods, benchmarks=spec.columns, seeds=spec.seeds, n_boot=spec.n_boot, rng_seed=spec.rng_seed)
 
 
-def interval_rows(items: Mapping, spec: StudySpec) -> list[IntervalRow]:
+PENDING_LR = "lr not final"
+
+
+def _pending_verdict(verdict: stats.Verdict | None, methods: Sequence[str], spec: StudySpec, pending: Mapping) -> stats.Verdict | None:
+    """`verdict`, or `undecided: lr not final (...)` when a method's lr choice on one of the study's tasks is not final
+    (`pending_choices`): its best lr may lie beyond the grid tried. Missing runs keep their own verdict."""
+    cells = [(m, t, pending[(t, m)]) for m in dict.fromkeys(methods) for t in spec.tasks if (t, m) in pending]
+    if verdict is None or not cells or verdict.reason.startswith("missing runs"):
+        return verdict
+    return stats.Verdict(stats.UNDECIDED, f"{PENDING_LR} ({'; '.join(f'{m} {t}: {why}' for m, t, why in cells)})")
+
+
+def verdict_suffix(verdict: stats.Verdict | None) -> str:
+    """` (missing runs)`, ` (lr not final)` or "": why an undecided verdict is undecided, in a table cell."""
+    if verdict is None:
+        return ""
+    return next((f" ({why})" for why in ("missing runs", PENDING_LR) if verdict.reason.startswith(why)), "")
+
+
+def interval_rows(items: Mapping, spec: StudySpec, pending: Mapping | None = None) -> list[IntervalRow]:
     """C1, C2 and context differences (a - b, points) and the C3 ratio, each with its 95 % paired bootstrap interval
     and verdict. Methods with every required (seed, task) cell share one bootstrap (the same resamples); a
-    comparison with missing cells gets its own on the seeds it has, and an `undecided: missing runs` verdict."""
+    comparison with missing cells gets its own on the seeds it has, and an `undecided: missing runs` verdict; one
+    whose method has an lr choice not final yet (`pending`, from `pending_choices`) an `undecided: lr not final` one."""
+    pending = pending or {}
     have = {(m, s, b) for (m, s, b) in items}
     comparisons = [*spec.c1, *spec.c2, *spec.context]
     needed = sorted({m for c in comparisons for m in (c.a, c.b)} | set(spec.c3))
@@ -47,11 +68,12 @@ def interval_rows(items: Mapping, spec: StudySpec) -> list[IntervalRow]:
     for c in comparisons:
         iv = stats.difference(boot_for([c.a, c.b]), c.a, c.b)
         verdict = stats.verdict_c1(iv, spec.margin) if c.claim == "C1" else stats.verdict_c2(iv) if c.claim == "C2" else None
+        verdict = _pending_verdict(verdict, [c.a, c.b], spec, pending)
         rows.append(IntervalRow(c.claim, f"{method_label(c.a)} − {method_label(c.b)}", c.a, c.b, iv, verdict))
     num, den, floor = spec.c3
     iv = stats.ratio(boot_for([num, den, floor]), num, den, floor)
     rows.append(IntervalRow("C3", f"({method_label(num)} − {method_label(floor)}) / ({method_label(den)} − {method_label(floor)})",
-                            num, den, iv, stats.verdict_c3(iv, spec.threshold), units="ratio"))
+                            num, den, iv, _pending_verdict(stats.verdict_c3(iv, spec.threshold), [num, den, floor], spec, pending), units="ratio"))
     return rows
 
 
@@ -71,7 +93,7 @@ def intervals_frame(rows: Sequence[IntervalRow], spec: StudySpec) -> tuple[pd.Da
                      "Difference" if r.units == "points" else "Estimate": _num(iv.estimate, fmt, signed=r.units == "points") if ok else NOT_RUN,
                      "95 % interval": f"[{_num(iv.low, fmt, r.units == 'points')}, {_num(iv.high, fmt, r.units == 'points')}]" if ok else MISSING,
                      "Seeds": len(iv.seeds) if iv is not None else 0,
-                     "Verdict": (r.verdict.status if r.verdict else MISSING) + (" (missing runs)" if r.verdict and "missing runs" in r.verdict.reason else "")})
+                     "Verdict": (r.verdict.status if r.verdict else MISSING) + verdict_suffix(r.verdict)})
     disp = pd.DataFrame(disp)
     if "Estimate" in disp:  # one value column for both kinds of row
         disp["Difference"] = disp["Difference"].fillna(disp.pop("Estimate"))

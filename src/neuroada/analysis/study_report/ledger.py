@@ -26,18 +26,28 @@ def _lr(rec: Mapping) -> float:
 def chosen_lrs(records: Sequence[Mapping], spec: StudySpec) -> pd.DataFrame:
     """One row per (task, method_tag) seen among the completed records: `lr` (nan when none can be chosen yet),
     `score` (selection-set score of the tuning-seed run at that lr, primary metric x 100), `grid`, `at_edge`,
-    `widen`, `flat` (every lr tried scored the same), `source` (`tuned` or `<parent>'s choice`)."""
-    cols = ["task", "method_tag", "lr", "score", "grid", "at_edge", "widen", "flat", "source"]
+    `widen`, `flat` (every lr tried scored the same), `source` (`tuned` or `<parent>'s choice`), `pending` (why the choice
+    is not final yet: its grid partly run, at the grid's edge, flat, or its parent's pending; "" when final)."""
+    cols = ["task", "method_tag", "lr", "score", "grid", "at_edge", "widen", "flat", "source", "pending"]
     completed = [r for r in records if r.get("status") == "completed"]
     own = choose_lr(selection_scores(completed, seed=spec.tune_seed))
     own = {(r.task, r.method_tag): r for r in own.itertuples(index=False)}
     pairs = sorted({(r.get("task"), r.get("method_tag")) for r in completed})
     rows = []
 
+    def pending(task, tag):
+        r = own[(task, tag)]
+        if len(r.grid) < spec.grid_of(tag):
+            return f"{len(r.grid)} of {spec.grid_of(tag)} lrs run"
+        if r.flat:
+            return f"flat grid: widen to {fmt_lr(r.widen)}"
+        return f"at the grid's edge: widen to {fmt_lr(r.widen)}" if r.at_edge else ""
+
     def own_row(task, tag):
         r = own[(task, tag)]
         return {"task": task, "method_tag": tag, "lr": r.lr, "score": 100 * r.score if math.isfinite(r.score) else math.nan,
-                "grid": list(r.grid), "at_edge": bool(r.at_edge), "widen": r.widen, "flat": bool(r.flat), "source": "tuned"}
+                "grid": list(r.grid), "at_edge": bool(r.at_edge), "widen": r.widen, "flat": bool(r.flat), "source": "tuned",
+                "pending": pending(task, tag)}
 
     for task, tag in pairs:
         parent = next((p for rx, p in spec.inherit_lr if re.fullmatch(rx, tag) and p != tag), None)
@@ -46,14 +56,22 @@ def chosen_lrs(records: Sequence[Mapping], spec: StudySpec) -> pd.DataFrame:
             rows.append(own_row(task, tag))
         elif parent is not None and (task, parent) in own:
             p = own[(task, parent)]
+            parent_pending = pending(task, parent) if (task, parent) in own else ""
             rows.append({"task": task, "method_tag": tag, "lr": p.lr, "score": math.nan, "grid": [p.lr], "at_edge": False,
-                         "widen": None, "flat": False, "source": f"{parent}'s choice"})
+                         "widen": None, "flat": False, "source": f"{parent}'s choice",
+                         "pending": f"{parent}'s choice not final ({parent_pending})" if parent_pending else ""})
         elif (task, tag) in own:
             rows.append(own_row(task, tag))
         else:
             rows.append({"task": task, "method_tag": tag, "lr": math.nan, "score": math.nan, "grid": [], "at_edge": False,
-                         "widen": None, "flat": False, "source": "not tuned yet"})
+                         "widen": None, "flat": False, "source": "not tuned yet", "pending": "not tuned yet"})
     return pd.DataFrame(rows, columns=cols)
+
+
+def pending_choices(chosen: pd.DataFrame) -> dict:
+    """(task, method_tag) -> why its lr choice is not final yet, for every such pair of `chosen_lrs`. Runs at such a
+    choice still count (they are the best guess so far), but tables mark them and no verdict rests on them."""
+    return {(r.task, r.method_tag): r.pending for r in chosen.itertuples(index=False) if r.pending}
 
 
 def run_ledger(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
@@ -61,12 +79,14 @@ def run_ledger(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec
     completed, belongs to the study's tables, is at its (task, method)'s chosen lr, has scored its test sets (a
     tuning run with eval_test=false has not), and is the latest such run of its (task, method, seed)."""
     lr_of = {(r.task, r.method_tag): r.lr for r in chosen.itertuples(index=False)}
+    pending = pending_choices(chosen)
     rows = []
     for rec in records:
         task, tag, lr = rec.get("task"), rec.get("method_tag"), _lr(rec)
         row = {"run_id": rec.get("run_id"), "task": task, "method_tag": tag, "seed": rec.get("seed"), "lr": lr,
                "status": rec.get("status"), "created": str(rec.get("created", "")), "counted": False, "reason": "",
-               "code_versions": len(rec.get("attempt_code") or [None])}  # >1: resumed on another commit
+               "code_versions": len(rec.get("attempt_code") or [None]),  # >1: resumed on another commit
+               "lr_pending": ""}  # a counted run at a choice not final yet: why it is not
         want = lr_of.get((task, tag), math.nan)
         if rec.get("status") != "completed":
             row["reason"] = f"not completed ({rec.get('status')})"
@@ -81,14 +101,14 @@ def run_ledger(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec
         elif rec.get("eval_scope") == "selection":
             row["reason"] = "test sets not scored yet (a tuning run: its seeds phase scores them)"
         else:
-            row["counted"] = True
+            row["counted"], row["lr_pending"] = True, pending.get((task, tag), "")
         rows.append(row)
     ledger = pd.DataFrame(rows, columns=["run_id", "task", "method_tag", "seed", "lr", "status", "created", "counted", "reason",
-                                         "code_versions"])
+                                         "code_versions", "lr_pending"])
     if not ledger.empty:  # one run per (task, method, seed): the latest
         counted = ledger[ledger["counted"]].sort_values("created")
         dup = counted.duplicated(["task", "method_tag", "seed"], keep="last")
-        ledger.loc[dup[dup].index, ["counted", "reason"]] = [False, "superseded by a later run"]
+        ledger.loc[dup[dup].index, ["counted", "reason", "lr_pending"]] = [False, "superseded by a later run", ""]
     return ledger
 
 
@@ -100,6 +120,7 @@ class StudyRuns:
     incomplete: list
     summary: str
     counted: list  # the records that count (completed, at the chosen lr, the latest of their cell)
+    pending: dict  # `pending_choices`: (task, method_tag) -> why its lr choice is not final yet
 
 
 def load_study(root: str | Path, spec: StudySpec) -> StudyRuns:
@@ -109,7 +130,7 @@ def load_study(root: str | Path, spec: StudySpec) -> StudyRuns:
     ledger = run_ledger(records, chosen, spec)
     incomplete = incomplete_runs(root)
     counted = [rec for rec, keep in zip(records, ledger["counted"]) if keep] if len(ledger) else []
-    return StudyRuns(records, chosen, ledger, incomplete, ledger_summary(ledger, incomplete), counted)
+    return StudyRuns(records, chosen, ledger, incomplete, ledger_summary(ledger, incomplete), counted, pending_choices(chosen))
 
 
 def open_study(spec: StudySpec, paths=None) -> tuple:
@@ -140,7 +161,18 @@ def ledger_summary(ledger: pd.DataFrame, incomplete: Sequence[str] = ()) -> str:
     why = ", ".join(f"{n} {r}" for r, n in reasons.items())
     return (f"{len(ledger)} run records: {int(completed.sum())} completed ({int(ledger['counted'].sum())} counted, {len(discarded)} discarded"
             + (f": {why}" if why else "") + f"), {int((~completed).sum())} failed; {len(incomplete)} run folder(s) without a record "
-            "(running or interrupted)." + _mixed_code_text(ledger))
+            "(running or interrupted)." + _pending_text(ledger) + _mixed_code_text(ledger))
+
+
+def _pending_text(ledger: pd.DataFrame) -> str:
+    if "lr_pending" not in ledger:
+        return ""
+    at = ledger[ledger["counted"] & (ledger["lr_pending"] != "")]
+    if at.empty:
+        return ""
+    cells = at[["task", "method_tag"]].drop_duplicates()
+    return (f" {len(at)} counted run(s), in {len(cells)} (task, method) cell(s), are at an lr choice not final yet "
+            "(marked †; no verdict rests on them).")
 
 
 def _mixed_code_text(ledger: pd.DataFrame) -> str:

@@ -9,14 +9,32 @@ import pandas as pd
 from ..study import selection_scores
 from ..tables import method_label, model_label, task_label
 from ._format import MISSING, NOT_RUN, _num, _pm, fmt_lr
-from .intervals import IntervalRow
+from .intervals import IntervalRow, verdict_suffix
 from .scores import method_rows
 from .spec import LR_TOL, StudySpec
 
 
-def display_method_rows(rows: pd.DataFrame, benchmarks: Sequence[str], spec: StudySpec, latex: bool = False, extra: Sequence[str] = ()) -> pd.DataFrame:
+PENDING_MARK = "†"
+PENDING_NOTE = (f" {PENDING_MARK}: the method's lr choice on that task is not final yet (its grid partly run or the choice at "
+                "its edge, as the lr table says); the cell is the best guess so far and no verdict rests on it.")
+
+
+def pending_columns(tag: str, benchmarks: Sequence[str], spec: StudySpec, pending: Mapping) -> set:
+    """The columns of `benchmarks` whose runs of `tag` sit at an lr choice not final yet (`pending_choices`): a GLUE
+    column is its task; every column of a study with `benchmarks` (several test sets of one training task) is
+    pending when any of its training tasks is."""
+    if spec.benchmarks:
+        return set(benchmarks) if any((t, tag) in pending for t in spec.tasks) else set()
+    return {b for b in benchmarks if (b, tag) in pending}
+
+
+def display_method_rows(rows: pd.DataFrame, benchmarks: Sequence[str], spec: StudySpec, latex: bool = False, extra: Sequence[str] = (),
+                        pending: Mapping | None = None) -> pd.DataFrame:
+    """The display of `method_rows`; with `pending` (`pending_choices`), a cell at an lr choice not final yet, and the
+    average over it, carry PENDING_MARK."""
     out = []
     for r in rows.to_dict("records"):
+        marked = pending_columns(r["method_tag"], benchmarks, spec, pending or {})
         once = bool(spec.floor_from_before) and r["method_tag"] == spec.floor_from_before
         if once:  # one evaluation stands at every seed (`floor_records`): no spread, no seed count to show
             r = {**r, **{k: min(v, 1) for k, v in r.items() if k.endswith("_n") or k == "n_seeds"}}
@@ -24,9 +42,9 @@ def display_method_rows(rows: pd.DataFrame, benchmarks: Sequence[str], spec: Stu
              "Trainable params": MISSING if not math.isfinite(r["trainable_params"]) else f"{int(r['trainable_params']):,}",
              "Body (%)": _num(r["body_percent"], ".3f")}
         for b in benchmarks:
-            d[task_label(b)] = _pm(r[f"{b}_mean"], r[f"{b}_std"], r[f"{b}_n"], latex)
+            d[task_label(b)] = _pm(r[f"{b}_mean"], r[f"{b}_std"], r[f"{b}_n"], latex) + (PENDING_MARK if b in marked and r[f"{b}_n"] else "")
         if r["n_seeds"]:
-            d[spec.suite_label] = _pm(r["avg_mean"], r["avg_std"], r["n_seeds"], latex)
+            d[spec.suite_label] = _pm(r["avg_mean"], r["avg_std"], r["n_seeds"], latex) + (PENDING_MARK if marked else "")
         else:
             have = sum(r[f"{b}_n"] > 0 for b in benchmarks)
             d[spec.suite_label] = NOT_RUN if have == 0 else f"{MISSING} ({have}/{len(benchmarks)} tasks)"
@@ -145,7 +163,8 @@ LR_NOTE = ("Each lr's score: the primary metric x 100 of the seed-{seed} run's r
 # the selection ablation
 
 
-def selection_table(scores: pd.DataFrame, rows: Sequence[IntervalRow], spec: StudySpec, heads: Mapping, latex: bool = False) -> pd.DataFrame:
+def selection_table(scores: pd.DataFrame, rows: Sequence[IntervalRow], spec: StudySpec, heads: Mapping, latex: bool = False,
+                    pending: Mapping | None = None) -> pd.DataFrame:
     """The C2 ablation: one row per selection at k=20 (magnitude first), per task mean ± std, the average, and
     magnitude minus that selection with its interval and verdict."""
     num = method_rows(scores, spec.selection, spec.columns, heads)
@@ -159,10 +178,10 @@ def selection_table(scores: pd.DataFrame, rows: Sequence[IntervalRow], spec: Stu
             continue
         iv = r.interval
         deltas.append(f"{iv.estimate:+.2f} [{iv.low:+.2f}, {iv.high:+.2f}]" if iv is not None and iv.ok else NOT_RUN)
-        verdicts.append(r.verdict.status + (" (missing runs)" if "missing runs" in r.verdict.reason else ""))
+        verdicts.append(r.verdict.status + verdict_suffix(r.verdict))
     num["delta"] = deltas
     num["verdict"] = verdicts
-    disp = display_method_rows(num, spec.columns, spec, latex=latex, extra=("delta", "verdict"))
+    disp = display_method_rows(num, spec.columns, spec, latex=latex, extra=("delta", "verdict"), pending=pending)
     disp = disp.drop(columns=["Trainable params", "Body (%)"]).rename(columns={"delta": "Magnitude − this (95 % interval)", "verdict": "C2"})
     disp.insert(1, "Selection", [(t.split("-")[2] if t.count("-") >= 2 else "magnitude") for t in spec.selection])
     return disp

@@ -51,7 +51,7 @@ def render_markdown(df: pd.DataFrame, align: str | None = None) -> str:
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
                   "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "–": "--", "±": r"$\pm$", "Δ": r"$\Delta$",
-                  "−": "$-$"}
+                  "−": "$-$", "†": r"$^\dagger$"}
 
 
 def latex_escape(s) -> str:
