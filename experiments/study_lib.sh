@@ -43,13 +43,28 @@ check_arms() {  # every name in ARMS must be an arm of this launcher
 CHOICES=
 load_choices() { [ -n "$CHOICES" ] || CHOICES=$(PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m neuroada.analysis.study choose "$OUT"); }
 choices() { load_choices; [ -z "$CHOICES" ] || printf '%s\n' "$CHOICES"; }
-# The chosen lr only where it is final: not at the edge of its grid (then the widen phase comes first).
+# How many lrs the arm recording METHOD_TAG tunes over (its ARM grid); nothing when no arm records that tag.
+grid_size_of() {  # grid_size_of METHOD_TAG
+  local a
+  for a in "${!ARM[@]}"; do
+    [ "$(arm_field "$a" 1)" = "$1" ] && { arm_field "$a" 2 | tr ',' '\n' | wc -l; return; }
+  done
+  return 0
+}
+# The chosen lr only where it is final: its arm's whole grid has run (an interrupted tune phase leaves part of it),
+# and the choice is not at the grid's edge (then the widen phase comes first).
 tuned_lr() {  # tuned_lr TASK METHOD_TAG
-  local line
+  local line grid want
   line=$(choices | awk -F'\t' -v t="$1" -v m="$2" '$1==t && $2==m')
   if [ -z "$line" ]; then echo "skip $2/$1: not tuned yet" >&2; return; fi
+  grid=$(cut -f5 <<< "$line")
+  want=$(grid_size_of "$2")
+  if [ -n "$want" ] && (( $(tr ',' '\n' <<< "${grid#grid=}" | wc -l) < want )); then
+    echo "skip $2/$1: its $grid holds fewer than the arm's $want lrs; finish the tune phase first" >&2
+    return
+  fi
   if [[ "$line" == *$'\t'widen=* ]]; then
-    echo "skip $2/$1: its lr $(cut -f3 <<< "$line") is at the edge of its $(cut -f5 <<< "$line"); run the widen phase first" >&2
+    echo "skip $2/$1: its lr $(cut -f3 <<< "$line") is at the edge of its $grid; run the widen phase first" >&2
     return
   fi
   cut -f3 <<< "$line"

@@ -129,6 +129,14 @@ def test_seeds_run_only_at_an_lr_inside_its_grid(tmp_path):
     assert (tmp_path / "calls.log").read_text().count("choose") == 1  # the choices are read once per launch
 
 
+def test_seeds_wait_for_the_whole_grid_of_an_interrupted_tune_phase(tmp_path):
+    partial = "sst2\tneuroada-k20\t0.003\t0.8\tgrid=0.001,0.003\n"  # 2 of the arm's 3 lrs: the third may win
+    out, jobs = launch(tmp_path, phase="seeds", choices=partial + INSIDE, ARMS="neuroada20")
+    assert out.returncode == 0, out.stderr
+    assert len(jobs) == 1 and "task=mrpc" in jobs[0]
+    assert "neuroada-k20/sst2: its grid=0.001,0.003 holds fewer than the arm's 3 lrs" in out.stderr
+
+
 def test_widen_queues_the_next_lr_of_a_choice_at_the_edge(tmp_path):
     out, jobs = launch(tmp_path, phase="widen", choices=EDGE + INSIDE)
     assert out.returncode == 0 and len(jobs) == 1, out.stderr
