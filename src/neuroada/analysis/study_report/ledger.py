@@ -56,7 +56,7 @@ def chosen_lrs(records: Sequence[Mapping], spec: StudySpec) -> pd.DataFrame:
             rows.append(own_row(task, tag))
         elif parent is not None and (task, parent) in own:
             p = own[(task, parent)]
-            parent_pending = pending(task, parent) if (task, parent) in own else ""
+            parent_pending = pending(task, parent)
             rows.append({"task": task, "method_tag": tag, "lr": p.lr, "score": math.nan, "grid": [p.lr], "at_edge": False,
                          "widen": None, "flat": False, "source": f"{parent}'s choice",
                          "pending": f"{parent}'s choice not final ({parent_pending})" if parent_pending else ""})
@@ -165,8 +165,6 @@ def ledger_summary(ledger: pd.DataFrame, incomplete: Sequence[str] = ()) -> str:
 
 
 def _pending_text(ledger: pd.DataFrame) -> str:
-    if "lr_pending" not in ledger:
-        return ""
     at = ledger[ledger["counted"] & (ledger["lr_pending"] != "")]
     if at.empty:
         return ""
