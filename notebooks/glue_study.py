@@ -39,6 +39,8 @@
 # %%
 import time
 
+import pandas as pd
+
 from IPython.display import Markdown, display
 
 from neuroada.analysis import stats
@@ -83,6 +85,36 @@ sr.write_table(paths.tables, "glue_study_main", sr.display_method_rows(main, spe
                "GLUE study, MiniLM-L6: the main comparison (primary metric x 100, mean ± std over seeds)", note,
                latex=sr.display_method_rows(main, spec.columns, spec, latex=True, pending=pending), csv=main)
 display(Markdown((paths.tables / "glue_study_main.md").read_text()))
+
+# %% [markdown]
+# ## Masked sparse against NeuroAda k=20: one trajectory, two memory costs
+# Both train the same top-20 connections per neuron (a gradient mask on the dense weight against a bypass), so at
+# the same lr and seed they should score the same; what differs is the tracked training peak.
+
+# %%
+def _pairs(tag):
+    return {(r["task"], float(r["config"]["trainer"]["lr"]), r["seed"]): r for r in records
+            if r.get("status") == "completed" and r.get("method_tag") == tag}
+
+nead, masked = _pairs(spec.reference), _pairs("masked-k20")
+same = []
+for key in sorted(nead.keys() & masked.keys()):
+    a, b = nead[key], masked[key]
+    pm = a["primary_metric"]
+    peak = [(r.get("peak_memory") or {}).get("tracked_bytes", {}).get("accounted") for r in (a, b)]
+    same.append({"Task": key[0], "lr": sr.fmt_lr(key[1]), "Seed": key[2],
+                 "Selection: NeuroAda k=20": f"{100 * a['metrics']['validation'][pm]:.1f}",
+                 "Selection: masked": f"{100 * b['metrics']['validation'][pm]:.1f}",
+                 "|difference|": f"{abs(a['metrics']['validation'][pm] - b['metrics']['validation'][pm]):.1e}",
+                 "Tracked peak GB: NeuroAda": f"{peak[0] / 1e9:.2f}" if peak[0] else sr.MISSING,
+                 "Tracked peak GB: masked": f"{peak[1] / 1e9:.2f}" if peak[1] else sr.MISSING,
+                 "Masked / NeuroAda": f"{peak[1] / peak[0]:.2f}" if all(peak) else sr.MISSING})
+sr.write_table(paths.tables, "glue_study_masked", pd.DataFrame(same, columns=list(same[0]) if same else ["Task"]),
+               "GLUE study: masked sparse k=20 against NeuroAda k=20 at the same (task, lr, seed)",
+               "Selection-set primary metric x 100 of each run, the absolute difference of the two (unscaled), and each run's "
+               "tracked training peak (`peak_memory.tracked_bytes.accounted`: parameters, gradients, optimizer state, saved "
+               f"activations). Every completed pair, tuning runs included. Runs: {summary}", formats=("md",))
+display(Markdown((paths.tables / "glue_study_masked.md").read_text()))
 
 # %% [markdown]
 # ## Answer spread: is a score one class given to every item?
