@@ -199,10 +199,10 @@ class Case:
             **self.info,
             "median_s": med,
             "min_s": min(self.times) if self.times else None,
-            "times_s": [round(t, 6) for t in self.times],
+            "times_s": [round(t, 9) for t in self.times],  # ns: 1 µs rounding skews ratios of µs-long tiny steps
             "ratio_to_frozen": (med / f_med) if (med is not None and f_med) else None,
             "median_cpu_s": cpu,
-            "cpu_times_s": [round(t, 6) for t in self.cpu_times],
+            "cpu_times_s": [round(t, 9) for t in self.cpu_times],
             "ratio_to_frozen_cpu": (cpu / f_cpu) if (cpu is not None and f_cpu) else None,
             **paired_ratio(self.times, frozen.times),
             "memory": self.memory,
