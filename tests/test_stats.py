@@ -389,6 +389,11 @@ def test_a_choice_not_final_is_marked_and_decides_no_verdict(study):
                                                   and r["config"]["trainer"]["lr"] == 1e-2)]
     assert sr.pending_choices(sr.chosen_lrs(partial, spec))[("cola", "neuroada-k20")] == "2 of 3 lrs run"
 
+    # the lr table's Final column gives the same reason, for the same (task, method) pairs
+    _, lr_disp = sr.lr_table(study["records"], study["chosen"], spec)
+    final = {(r.Task, r.Method): r.Final for r in lr_disp.itertuples(index=False)}
+    assert final[("RTE", lora)] == pending[GLUE_EDGE] and final[("CoLA", lora)] == "yes" and final[("RTE", k20)] == "yes"
+
 
 def test_report_from_no_records_says_not_run_yet(tmp_path):
     spec = sr.GLUE_STUDY

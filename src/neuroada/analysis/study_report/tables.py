@@ -129,7 +129,7 @@ def lr_table(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec) 
             c = chosen[(chosen["task"] == task) & (chosen["method_tag"] == tag)]
             if g.empty or c.empty:
                 disp.append({"Task": task_label(task), "Method": method_label(tag), "Grid (selection-set score)": NOT_RUN,
-                             "Chosen lr": MISSING, "Edge": MISSING})
+                             "Chosen lr": MISSING, "Final": MISSING})
                 long_rows.append({"task": task, "method_tag": tag, "lr": math.nan, "selection_score": math.nan, "chosen": False,
                                   "at_edge": False, "widen": math.nan, "grid_complete": False, "status": NOT_RUN})
                 continue
@@ -142,19 +142,15 @@ def lr_table(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec) 
                 long_rows.append({"task": task, "method_tag": tag, "lr": r.lr, "selection_score": sc, "chosen": is_chosen,
                                   "at_edge": bool(c.at_edge), "widen": c.widen if c.widen is not None else math.nan,
                                   "grid_complete": len(g) >= spec.grid_of(tag), "status": "tuned"})
-            edge = f"yes: widen to {fmt_lr(c.widen)}" if c.at_edge else "no"
-            if c.flat:
-                edge = f"flat (every lr scored the same): widen to {fmt_lr(c.widen)}"
-            if len(g) < spec.grid_of(tag):
-                edge += f" ({len(g)} of {spec.grid_of(tag)} lrs run)"
             disp.append({"Task": task_label(task), "Method": method_label(tag), "Grid (selection-set score)": ", ".join(cells),
-                         "Chosen lr": fmt_lr(c.lr), "Edge": edge})
-    return pd.DataFrame(long_rows), pd.DataFrame(disp, columns=["Task", "Method", "Grid (selection-set score)", "Chosen lr", "Edge"])
+                         "Chosen lr": fmt_lr(c.lr), "Final": c.pending or "yes"})  # the ledger's reason, so the two agree
+    return pd.DataFrame(long_rows), pd.DataFrame(disp, columns=["Task", "Method", "Grid (selection-set score)", "Chosen lr", "Final"])
 
 
 LR_NOTE = ("Each lr's score: the primary metric x 100 of the seed-{seed} run's reported checkpoint on the selection half "
-           "of the re-split dev set (never the test half); * = chosen (best; ties go to the smaller lr inside the grid, else the smaller). Edge: the choice is the "
-           "smallest or largest lr tried, so the grid is widened by one more value (same log spacing) before the seeds run; "
+           "of the re-split dev set (never the test half); * = chosen (best; ties go to the smaller lr inside the grid, else the smaller). Final: yes, or why the "
+           "choice is not final yet: its grid partly run, or the choice at an edge (the "
+           "smallest or largest lr tried), so the grid is widened by one more value (same log spacing) before the seeds run; "
            "a flat grid (every lr scored the same, e.g. MCC 0 at all of them) is widened upwards. "
            "Ablation arms not listed run at their parent's choice (selection and k at NeuroAda k=20's, LoRA ranks at LoRA's).")
 
