@@ -128,6 +128,12 @@ rows, intervals_md, claims_md = sr.write_intervals_and_claims(
 display(Markdown(intervals_md))
 display(Markdown(claims_md))
 
+# %%
+status = sr.status_table(main, chosen, rows, spec, pending)
+sr.write_table(paths.tables, f"{spec.name}_status", status, "Decoder study, commonsense: where each arm stands", sr.status_note(spec) + f" Runs: {summary}",
+               formats=("md",))
+display(Markdown((paths.tables / f"{spec.name}_status.md").read_text()))
+
 # %% [markdown]
 # ## Figures
 

@@ -25,10 +25,10 @@ EXPECTED = {
     + [f"tables/memory{name}.{ext}" for name in ("", "_validation", "_ckpt", "_checkpointing", "_fits") for ext in ("md", "tex")],
     "glue_study": [f"tables/glue_study_main.{ext}" for ext in ("md", "tex", "csv")]
     + ["tables/glue_study_lr.md", "tables/glue_study_lr.csv", "tables/glue_study_intervals.md", "tables/glue_study_intervals.csv",
-       "tables/glue_study_claims.md", "tables/glue_study_answers.md", "tables/glue_study_selection.md", "tables/glue_study_selection.tex",
+       "tables/glue_study_claims.md", "tables/glue_study_status.md", "tables/glue_study_answers.md", "tables/glue_study_selection.md", "tables/glue_study_selection.tex",
        "figures/glue_study_frontier.png", "figures/glue_study_curves.png"],
     "decoder_study": [f"tables/decoder_study_{name}.{ext}" for name in ("main", "paper") for ext in ("md", "tex")]
-    + ["tables/decoder_study_main.csv", "tables/decoder_study_lr.md", "tables/decoder_study_answers.md", "tables/decoder_study_intervals.md", "tables/decoder_study_claims.md",
+    + ["tables/decoder_study_main.csv", "tables/decoder_study_lr.md", "tables/decoder_study_answers.md", "tables/decoder_study_intervals.md", "tables/decoder_study_claims.md", "tables/decoder_study_status.md",
        "figures/decoder_study_frontier.png", "figures/decoder_study_curves.png"],
     "decoder_study_math": [f"tables/decoder_study_math_{name}.{ext}" for name in ("main", "paper") for ext in ("md", "tex")]
     + [f"tables/decoder_study_math_{name}" for name in ("main.csv", "unseen.md", "unseen.csv", "trained.md", "lr.md", "intervals.md", "claims.md",

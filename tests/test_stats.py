@@ -389,6 +389,18 @@ def test_a_choice_not_final_is_marked_and_decides_no_verdict(study):
                                                   and r["config"]["trainer"]["lr"] == 1e-2)]
     assert sr.pending_choices(sr.chosen_lrs(partial, spec))[("cola", "neuroada-k20")] == "2 of 3 lrs run"
 
+    # the status table: one row per main arm, the same † on the lr, and each arm's comparisons with their verdicts
+    status = sr.status_table(main, study["chosen"], rows, spec, pending).set_index("Method")
+    assert list(status.index) == list(plain.index)
+    lrs = status.loc[lora, "lr (CoLA / SST-2 / MRPC / STS-B / RTE)"].split(" / ")
+    assert lrs[-1].endswith("†") and not lrs[0].endswith("†") and "†" not in status.loc[k20, "lr (CoLA / SST-2 / MRPC / STS-B / RTE)"]
+    assert status.loc[lora, "GLUE avg"] == disp.loc[lora, "GLUE avg"]
+    cell = status.loc[lora, "Paired difference, 95 % interval (verdict)"]
+    assert cell.startswith(f"{k20} − {lora}: ") and cell.endswith("(C1: undecided (lr not final))")
+    assert status.loc[k20, "Paired difference, 95 % interval (verdict)"] == "–"  # listed under the other arms
+    k1 = status.loc["NeuroAda (k=1)", "Paired difference, 95 % interval (verdict)"]
+    assert "(C3: " in k1 and "(context)" in k1 and k20 + " − NeuroAda (k=1)" in k1
+
     # the lr table's Final column gives the same reason, for the same (task, method) pairs
     _, lr_disp = sr.lr_table(study["records"], study["chosen"], spec)
     final = {(r.Task, r.Method): r.Final for r in lr_disp.itertuples(index=False)}

@@ -13,7 +13,7 @@ the ablations); `GLUE_STUDY` is issue 12's (experiments/glue_study/run.sh), `DEC
    seed): the latest) and why the others do not (failed, a tuning run at another lr, superseded, not in the study).
    A choice not final yet (`pending_choices`: its grid partly run, or at its edge) still counts as the best guess so
    far, but the tables mark its cells (†) and every verdict resting on it is `undecided: lr not final`.
-3. Tables (`main_table`, `lr_table`, `selection_table`, `interval_rows`), claims (`claim_sentences`) and figures
+3. Tables (`main_table`, `lr_table`, `selection_table`, `interval_rows`, `status_table`), claims (`claim_sentences`) and figures
    (`plot_curves`, `plot_frontier`) from the counted runs only; what has not run yet says so instead of failing.
 
 Scores are the primary metric x 100 on the reported eval set (GLUE: the test half of the re-split dev set); an
@@ -28,11 +28,12 @@ from .figures import frontier_points, plot_curves, plot_frontier
 from .intervals import IntervalRow, claim_sentences, interval_rows, intervals_frame, intervals_note
 from .ledger import StudyRuns, chosen_lrs, incomplete_runs, ledger_summary, load_study, open_study, pending_choices, run_ledger
 from .scores import HIDDEN_SIZE, floor_records, head_params, method_rows, scores_frame, suite_averages
+from .status import STATUS_NOTE, status_note, status_table
 from .spec import (ARITHMETIC_SETS, COMMONSENSE_SETS, DECODER_STUDY, DORA, GLUE_STUDY, GLUE_TASKS, HEAD, K1, K20, LORA, LR_TOL, MATH_STUDY,
                    UNTRAINED, Comparison, StudySpec)
 from .tables import LR_NOTE, MAIN_NOTE, PENDING_NOTE, TRACKED, display_method_rows, lr_table, main_table, paper_table, selection_table, tracked_memory
 
 __all__ = ["Comparison", "GLUE_STUDY", "IntervalRow", "StudySpec", "chosen_lrs", "claim_sentences", "display_method_rows", "fmt_lr",
            "frontier_points", "head_params", "incomplete_runs", "interval_rows", "intervals_frame", "ledger_summary", "lr_table",
-           "main_table", "method_rows", "pending_choices", "plot_curves", "plot_frontier", "run_ledger", "scores_frame", "selection_table",
+           "main_table", "method_rows", "pending_choices", "plot_curves", "plot_frontier", "run_ledger", "scores_frame", "selection_table", "status_note", "status_table",
            "suite_averages", "write_intervals_and_claims", "write_table"]
