@@ -53,6 +53,14 @@
 # Order since session 10: NeuroAda k=20 against LoRA first, so that C1's main contrast is decided before the other
 #   seven arms are tuned: `ARMS=neuroada20,lora` widen (5 runs), widen again while a choice stays at an edge, seeds
 #   (~18 runs, ~3 h); then tune of the rest. Seeds run only at an lr inside its grid (`tuned_lr` in study_lib.sh).
+# What is left (session 20, 2026-12-07, from the 192 records' median `wall_time_s` per (method, task), minutes, one
+#   thread beside another stream: NeuroAda k=20 33 for the five tasks, k=1 35, LoRA 48, full 46, DoRA 65, SHiRA 56,
+#   head only 21; RTE is 40-56 % of each):
+#   main      DoRA seeds 2-3 on 4 tasks ~76 min; SHiRA seeds 2-3 ~111; masked CoLA tune + MRPC widen + seeds ~95;
+#             LoRA r=1 tune (15 runs) + ~5 widen + seeds ~290                               = ~9.5 stream-h
+#   selection 3 selections x 3 seeds x ~33 min (gradient's calibration adds a little)   = ~5 stream-h
+#   frontier  k 2, 5, 10, 50 x 3 seeds x ~33 min; LoRA r 2, 4, 8, 16 x 3 seeds x ~48   = ~16 stream-h
+#   ~31 stream-h in all, ~15 h on two streams: the main comparison first, as the issue orders.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source experiments/study_lib.sh
