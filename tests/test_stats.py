@@ -395,11 +395,14 @@ def test_a_choice_not_final_is_marked_and_decides_no_verdict(study):
     lrs = status.loc[lora, "lr (CoLA / SST-2 / MRPC / STS-B / RTE)"].split(" / ")
     assert lrs[-1].endswith("†") and not lrs[0].endswith("†") and "†" not in status.loc[k20, "lr (CoLA / SST-2 / MRPC / STS-B / RTE)"]
     assert status.loc[lora, "GLUE avg"] == disp.loc[lora, "GLUE avg"]
-    cell = status.loc[lora, "Paired difference, 95 % interval (verdict)"]
-    assert cell.startswith(f"{k20} − {lora}: ") and cell.endswith("(C1: undecided (lr not final))")
-    assert status.loc[k20, "Paired difference, 95 % interval (verdict)"] == "–"  # listed under the other arms
-    k1 = status.loc["NeuroAda (k=1)", "Paired difference, 95 % interval (verdict)"]
-    assert "(C3: " in k1 and "(context)" in k1 and k20 + " − NeuroAda (k=1)" in k1
+    against = f"{k20} − it, 95 % interval (verdict)"
+    assert status.loc[lora, against].startswith("+") or status.loc[lora, against].startswith("-")
+    assert status.loc[lora, against].endswith("] (C1: undecided (lr not final))")
+    assert status.loc[k20, against] == "–" and status.loc[k20, "Other comparisons"] == "–"  # listed under the other arms
+    assert status.loc["Head only", against].endswith("(context)")
+    k1 = status.loc["NeuroAda (k=1)", "Other comparisons"]
+    assert "(C3: " in k1 and "NeuroAda (k=1) − LoRA (r=1): " in k1 and status.loc["NeuroAda (k=1)", against].endswith("(context)")
+    assert "NeuroAda (k=1) − LoRA (r=1): " in status.loc["LoRA (r=1)", "Other comparisons"]
 
     # the lr table's Final column gives the same reason, for the same (task, method) pairs
     _, lr_disp = sr.lr_table(study["records"], study["chosen"], spec)

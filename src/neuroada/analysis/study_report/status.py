@@ -24,38 +24,48 @@ def _lrs(tag: str, chosen: pd.DataFrame, spec: StudySpec, pending: Mapping) -> s
     return " / ".join(cells)
 
 
-def _comparisons(tag: str, rows: Sequence[IntervalRow], spec: StudySpec) -> str:
-    """Every row of `interval_rows` the arm is in: C1, C2 and context differences (the reference's are listed under
-    the other arm), and C3's ratio under its numerator (k=1)."""
-    out = []
-    for r in rows:
-        if tag not in (r.a, r.b) or (tag == spec.reference == r.a) or (r.units == "ratio" and tag != r.a):
-            continue
-        verdict = f"{r.claim}: {r.verdict.status}{verdict_suffix(r.verdict)}" if r.verdict else "context"
-        out.append(f"{r.label}: {_row_text(r, with_verdict=False)} ({verdict})")
+def _verdict(r: IntervalRow) -> str:
+    return f"{r.claim}: {r.verdict.status}{verdict_suffix(r.verdict)}" if r.verdict else "context"
+
+
+def _against_reference(tag: str, rows: Sequence[IntervalRow], spec: StudySpec) -> str:
+    """`+1.15 [-0.68, +3.05] (C1: supported)`: the reference minus this arm, or – (the reference's own row)."""
+    r = next((r for r in rows if r.units == "points" and r.a == spec.reference and r.b == tag), None)
+    return MISSING if r is None else f"{_row_text(r, with_verdict=False).replace(' points', '')} ({_verdict(r)})"
+
+
+def _other_comparisons(tag: str, rows: Sequence[IntervalRow], spec: StudySpec) -> str:
+    """The arm's rows of `interval_rows` that are not the reference minus it: e.g. k=1 minus LoRA r=1 under both, and
+    C3's ratio under its numerator (k=1)."""
+    out = [f"{r.label}: {_row_text(r, with_verdict=False)} ({_verdict(r)})" for r in rows
+           if tag in (r.a, r.b) and r.a != spec.reference and not (r.units == "ratio" and tag != r.a)]
     return "; ".join(out) or MISSING
 
 
 def status_table(main: pd.DataFrame, chosen: pd.DataFrame, rows: Sequence[IntervalRow], spec: StudySpec,
                  pending: Mapping | None = None) -> pd.DataFrame:
     """One row per `spec.main` arm: Method, Trainable params, Body (%), lr per task (in `spec.tasks` order; † = not
-    final), Seeds, the suite average (mean ± std), and its paired comparisons with their verdicts (`interval_rows`)."""
+    final), Seeds, the suite average (mean ± std), the reference minus it and its other comparisons, each with its 95 %
+    paired interval and verdict (`interval_rows`)."""
     pending = pending or {}
     shown = display_method_rows(main, spec.columns, spec, pending=pending)
     lr_header = f"lr ({' / '.join(task_label(t) for t in spec.tasks)})" if len(spec.tasks) > 1 else "lr"
+    ref = method_label(spec.reference)
     out = []
     for tag, d in zip(main["method_tag"], shown.to_dict("records")):
         out.append({"Method": d["Method"], "Trainable params": d["Trainable params"], "Body (%)": d["Body (%)"],
                     lr_header: _lrs(tag, chosen, spec, pending), "Seeds": d["Seeds"], spec.suite_label: d[spec.suite_label],
-                    "Paired difference, 95 % interval (verdict)": _comparisons(tag, rows, spec)})
+                    f"{ref} − it, 95 % interval (verdict)": _against_reference(tag, rows, spec),
+                    "Other comparisons": _other_comparisons(tag, rows, spec)})
     return pd.DataFrame(out)
 
 
 STATUS_NOTE = ("One row per arm of the main comparison. lr: the choice on the selection set per training task (the lr "
                "table has each grid); {mark}: not final yet (grid partly run, or the choice at its edge), no verdict rests "
-               "on it; –: not tuned yet (or, for a row that is not trained, none). {avg} and Seeds as in the main table. Paired difference: every comparison of the "
-               "intervals table the arm is in (points; C3's row, a ratio, under k=1), with its verdict or 'context' (shown, "
-               "no verdict). {label} is the reference: its comparisons are listed under the other arm.")
+               "on it; –: not tuned yet (or, for a row that is not trained, none). {avg} and Seeds as in the main table. "
+               "{label} − it: the paired difference of the {avg} in points (intervals table), with its verdict, or 'context' "
+               "for a comparison shown without one. Other comparisons: the arm's other rows of the intervals table (C3's "
+               "ratio under k=1).")
 
 
 def status_note(spec: StudySpec) -> str:
