@@ -186,3 +186,26 @@ def test_arithmetic_grids_are_centred_on_the_commonsense_choices(tmp_path):
     assert grid(cs, "method.k=20") == "1e-3,3e-3,1e-2" and grid(math, "method.k=20") == "3.33e-4,1e-3,3e-3"
     assert grid(math, "method.k=1 ") == "1e-2,3e-2,9e-2" and grid(math, "method=lora") == "9e-5,3e-4,1e-3"
     assert grid(math, "method=full") == "1e-5,3e-5,9e-5" and grid(cs, "method=full") == "1e-5,3e-5"
+
+
+def test_frontier_tunes_the_small_sizes_and_runs_the_others_at_their_arms_lr(tmp_path):
+    """k 2, 5 and LoRA r 2 are tuned like a main arm (tune, widen at an edge, seeds once final); k 10, 50 and r 4, 8,
+    16 run at NeuroAda k=20's and LoRA's chosen lr."""
+    k2_final = "mrpc\tneuroada-k2\t0.01\t0.7\tgrid=0.003,0.01,0.03\n"
+    k5_edge = "rte\tneuroada-k5\t0.03\t0.6\tgrid=0.003,0.01,0.03\twiden=0.09\n"
+    lora = "mrpc\tlora-rmatchk20\t0.0003\t0.7\tgrid=9e-05,0.0003,0.001\n"
+    out, jobs = launch(tmp_path, phase="frontier", choices=INSIDE + k2_final + k5_edge + lora)
+    assert out.returncode == 0, out.stderr
+    tune = [j for j in jobs if "trainer.lr=3e-3,1e-2,3e-2" in j or "trainer.lr=1e-4,3e-4,1e-3" in j]
+    assert len(tune) == 15 and all("seed=1 " in j for j in tune)
+    assert {re.search(r"method\.(k|r)=(\d+)", j).group(0) for j in tune} == {"method.k=2", "method.k=5", "method.r=2"}
+    rest = [j for j in jobs if j not in tune]
+    assert sorted(re.search(r"task=\w+", j).group(0) + " " + re.search(r"seed=\S+ .*?(?= hydra\.)", j).group(0) for j in rest) == [
+        "task=mrpc seed=1,2,3 method=lora ++method.r=4,8,16 trainer.lr=0.0003",
+        "task=mrpc seed=1,2,3 method=neuroada method.k=10,50 trainer.lr=0.003",
+        "task=mrpc seed=1,2,3 method=neuroada method.k=2 trainer.lr=0.01",
+        "task=rte seed=1 method=neuroada method.k=5 trainer.lr=0.09",
+    ]
+    (tmp_path / "only").mkdir()
+    out, jobs = launch(tmp_path / "only", phase="frontier", choices=INSIDE + k2_final, ARMS="neuroada2")
+    assert out.returncode == 0 and len(jobs) == 6 and all("method.k=2" in j for j in jobs), (out.stderr, jobs)

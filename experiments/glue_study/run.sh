@@ -26,8 +26,10 @@
 #               half by `python -m neuroada.analysis.study choose results/runs/glue_study`; a choice at a grid
 #               edge is widened by one more value (phase widen) before the seeds run.
 #   seeds       1, 2, 3 at the chosen lr (phase seeds).
-#   ablations   selection magnitude/reverse/random/gradient at k=20 (phase selection); k in {1,2,5,10,20,50} and
-#               LoRA r in {1,2,4,8,16} (phase frontier), at NeuroAda's / LoRA's chosen lr, 3 seeds.
+#   ablations   selection magnitude/reverse/random/gradient at k=20 (phase selection), at NeuroAda k=20's chosen lr;
+#               k in {1,2,5,10,20,50} and LoRA r in {1,2,4,8,16} (phase frontier), 3 seeds: k 10, 50 at k=20's lr and
+#               r 4, 8, 16 at LoRA's (r matched = 10); k 2, 5 and r 2, far below their arm's size, tuned on their own
+#               (FRONTIER_TUNED; session 20: k=1's own choices are 3x k=20's on four of five tasks).
 #
 # Budgets, from the first records (2026-11-30, commit 8f90894, two one-thread streams side by side):
 #   NeuroAda k=20 at 200 steps: RTE 461 s (2.3 s/step; LoRA 3.3 s/step), MRPC 276 s, STS-B ~1.1 s/step, CoLA 100 s.
@@ -59,8 +61,9 @@
 #   main      DoRA seeds 2-3 on 4 tasks ~76 min; SHiRA seeds 2-3 ~111; masked CoLA tune + MRPC widen + seeds ~95;
 #             LoRA r=1 tune (15 runs) + ~5 widen + seeds ~290                               = ~9.5 stream-h
 #   selection 3 selections x 3 seeds x ~33 min (gradient's calibration adds a little)   = ~5 stream-h
-#   frontier  k 2, 5, 10, 50 x 3 seeds x ~33 min; LoRA r 2, 4, 8, 16 x 3 seeds x ~48   = ~16 stream-h
-#   ~31 stream-h in all, ~15 h on two streams: the main comparison first, as the issue orders.
+#   frontier  k 10, 50 x 3 seeds x ~33 min; LoRA r 4, 8, 16 x 3 seeds x ~48; k 2, 5 and r 2 tuned (3 lrs + 2
+#             seeds = 5 runs a task each, ~5 x 33 and ~5 x 48)                              = ~20 stream-h
+#   ~34 stream-h in all, ~17 h on two streams: the main comparison first, as the issue orders.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source experiments/study_lib.sh
@@ -91,8 +94,15 @@ ARM=(
   [dora]="method=dora ++method.r=match ++method.k_match=20|dora-rmatchk20|1e-4,3e-4,1e-3"
   [shira]="method=shira ++method.r=match ++method.k_match=20|shira-rmatchk20|1e-3,3e-3,1e-2"
   [masked]="method=masked method.k=20|masked-k20|1e-3,3e-3,1e-2"
+  # frontier sizes far below their tuned arm's (k 2 and 5 against k=20; r 2 against the matched r=10), tuned like a
+  # main arm: the tuned k=1 chose a 3x larger lr than k=20 on four of five tasks, so k=20's lr would handicap them
+  [neuroada2]="method=neuroada method.k=2|neuroada-k2|3e-3,1e-2,3e-2"
+  [neuroada5]="method=neuroada method.k=5|neuroada-k5|3e-3,1e-2,3e-2"
+  [lora2]="method=lora ++method.r=2|lora-r2|1e-4,3e-4,1e-3"
 )
 MAIN_ARMS=(neuroada20 lora full head_only neuroada1 lora1 dora shira masked)  # priority order
+FRONTIER_TUNED=(neuroada2 neuroada5 lora2)
+EXTRA_ARMS=frontier_inherit  # the frontier sizes near their arm's (k 10, 50; r 4, 8, 16), at its lr; ARMS may name it
 
 phase_tune() { tune_jobs "$TASKS" "${MAIN_ARMS[@]}"; }
 phase_widen() { widen_jobs "$TASKS" "${MAIN_ARMS[@]}"; }
@@ -106,13 +116,19 @@ phase_selection() {
   done
 }
 
+# Each pass queues what is ready: the FRONTIER_TUNED arms' tune jobs, widen jobs (a choice at an edge) and seeds (a
+# final choice), so the phase is relaunched until it starts nothing new (three passes); the other sizes at once.
 phase_frontier() {
+  tune_jobs "$TASKS" "${FRONTIER_TUNED[@]}"
+  widen_jobs "$TASKS" "${FRONTIER_TUNED[@]}"
+  seed_jobs "$TASKS" 1,2,3 "${FRONTIER_TUNED[@]}"
+  selected frontier_inherit || return 0
   load_choices
   for task in $TASKS; do
     lr=$(tuned_lr "$task" neuroada-k20)
-    if [ -n "$lr" ]; then job "${BASE[*]} $(on_task "$task") seed=1,2,3 method=neuroada method.k=2,5,10,50 trainer.lr=$lr"; fi
+    if [ -n "$lr" ]; then job "${BASE[*]} $(on_task "$task") seed=1,2,3 method=neuroada method.k=10,50 trainer.lr=$lr"; fi
     lr=$(tuned_lr "$task" lora-rmatchk20)
-    if [ -n "$lr" ]; then job "${BASE[*]} $(on_task "$task") seed=1,2,3 method=lora ++method.r=2,4,8,16 trainer.lr=$lr"; fi
+    if [ -n "$lr" ]; then job "${BASE[*]} $(on_task "$task") seed=1,2,3 method=lora ++method.r=4,8,16 trainer.lr=$lr"; fi
   done
 }
 

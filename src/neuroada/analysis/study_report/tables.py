@@ -152,7 +152,8 @@ LR_NOTE = ("Each lr's score: the primary metric x 100 of the seed-{seed} run's r
            "choice is not final yet: its grid partly run, or the choice at an edge (the "
            "smallest or largest lr tried), so the grid is widened by one more value (same log spacing) before the seeds run; "
            "a flat grid (every lr scored the same, e.g. MCC 0 at all of them) is widened upwards. "
-           "Ablation arms not listed run at their parent's choice (selection and k at NeuroAda k=20's, LoRA ranks at LoRA's).")
+           "Ablation arms not listed run at their parent's choice (selection and k at NeuroAda k=20's, LoRA ranks at LoRA's); "
+           "those tuned on their own (GLUE: k 2 and 5, LoRA r 2) are listed once two of their lrs have run.")
 
 
 # ---------------------------------------------------------------------------------------------------------
