@@ -29,7 +29,7 @@
 #   ablations   selection magnitude/reverse/random/gradient at k=20 (phase selection), at NeuroAda k=20's chosen lr;
 #               k in {1,2,5,10,20,50} and LoRA r in {1,2,4,8,16} (phase frontier), 3 seeds: k 10, 50 at k=20's lr and
 #               r 4, 8, 16 at LoRA's (r matched = 10); k 2, 5 and r 2, far below their arm's size, tuned on their own
-#               (FRONTIER_TUNED; session 20: k=1's own choices are 3x k=20's on four of five tasks).
+#               (FRONTIER_TUNED; session 20: k=1's own choices are 2.7-10x k=20's on four of five tasks).
 #
 # Budgets, from the first records (2026-11-30, commit 8f90894, two one-thread streams side by side):
 #   NeuroAda k=20 at 200 steps: RTE 461 s (2.3 s/step; LoRA 3.3 s/step), MRPC 276 s, STS-B ~1.1 s/step, CoLA 100 s.
@@ -95,7 +95,7 @@ ARM=(
   [shira]="method=shira ++method.r=match ++method.k_match=20|shira-rmatchk20|1e-3,3e-3,1e-2"
   [masked]="method=masked method.k=20|masked-k20|1e-3,3e-3,1e-2"
   # frontier sizes far below their tuned arm's (k 2 and 5 against k=20; r 2 against the matched r=10), tuned like a
-  # main arm: the tuned k=1 chose a 3x larger lr than k=20 on four of five tasks, so k=20's lr would handicap them
+  # main arm: the tuned k=1 chose a 2.7-10x larger lr than k=20 on four of five tasks, so k=20's lr would handicap them
   [neuroada2]="method=neuroada method.k=2|neuroada-k2|3e-3,1e-2,3e-2"
   [neuroada5]="method=neuroada method.k=5|neuroada-k5|3e-3,1e-2,3e-2"
   [lora2]="method=lora ++method.r=2|lora-r2|1e-4,3e-4,1e-3"
