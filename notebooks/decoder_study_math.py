@@ -128,12 +128,17 @@ display(Markdown((paths.tables / f"{spec.name}_paper.md").read_text()))
 for view, drop in (("", False), ("_unseen", True)):
     view_spec = dataclasses.replace(spec, name=spec.name + view)
     items = stats.collect_items([*(r for r in counted if r["method_tag"] in spec.table_tags), *floor], drop_trained=drop)
-    _, intervals_md, claims_md = sr.write_intervals_and_claims(
+    rows, intervals_md, claims_md = sr.write_intervals_and_claims(
         paths.tables, items, view_spec, "Decoder study, arithmetic: paired differences of the arithmetic average (points) and claim verdicts"
         + (", test items not trained on" if drop else ""),
         "Decoder study (issue 13), arithmetic: the paper's claims at this scale" + (" (test items not trained on)" if drop else ""), summary, pending)
     display(Markdown(intervals_md))
     display(Markdown(claims_md))
+    if not drop:
+        status = sr.status_table(views["main"], chosen, rows, spec, pending)
+        sr.write_table(paths.tables, f"{spec.name}_status", status, "Decoder study, arithmetic: where each arm stands",
+                       sr.status_note(spec) + f" Runs: {summary}", formats=("md",))
+        display(Markdown((paths.tables / f"{spec.name}_status.md").read_text()))
 
 # %% [markdown]
 # ## Figures

@@ -31,7 +31,7 @@ EXPECTED = {
     + ["tables/decoder_study_main.csv", "tables/decoder_study_lr.md", "tables/decoder_study_answers.md", "tables/decoder_study_intervals.md", "tables/decoder_study_claims.md", "tables/decoder_study_status.md",
        "figures/decoder_study_frontier.png", "figures/decoder_study_curves.png"],
     "decoder_study_math": [f"tables/decoder_study_math_{name}.{ext}" for name in ("main", "paper") for ext in ("md", "tex")]
-    + [f"tables/decoder_study_math_{name}" for name in ("main.csv", "unseen.md", "unseen.csv", "trained.md", "lr.md", "intervals.md", "claims.md",
+    + [f"tables/decoder_study_math_{name}" for name in ("main.csv", "unseen.md", "unseen.csv", "trained.md", "lr.md", "intervals.md", "claims.md", "status.md",
                                                            "unseen_intervals.md", "unseen_claims.md")]
     + ["figures/decoder_study_math_frontier.png", "figures/decoder_study_math_curves.png"],
 }
