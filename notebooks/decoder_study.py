@@ -25,6 +25,8 @@
 # - `tables/decoder_study_lr.{md,csv}`: every lr grid with its selection-set scores (Commonsense15K validation);
 # - `tables/decoder_study_answers.{md,csv}`: accuracy beside the share of the most common answer, and the best constant
 #   answer on the same items (is a score near chance a constant answer?);
+# - `tables/decoder_study_agreement.{md,csv}`: how often two runs give the same answer item by item (methods on one
+#   seed, seeds of one method), beside the agreement their answer frequencies give by chance;
 # - `tables/decoder_study_intervals.{md,csv}` and `tables/decoder_study_claims.md`: NeuroAda k=20 minus each
 #   baseline with 95 % paired bootstrap intervals (seeds and test items resampled), verdicts, one sentence per claim;
 # - `figures/decoder_study_frontier.png` and `figures/decoder_study_curves.png`.
@@ -44,7 +46,7 @@ from IPython.display import Markdown, display
 from neuroada.analysis import load_reference
 from neuroada.analysis import stats
 from neuroada.analysis import study_report as sr
-from neuroada.analysis.answer_spread import answer_spread, collapsed_share, spread_table
+from neuroada.analysis.answer_spread import agreement_table, answer_agreement, answer_spread, collapsed_share, spread_table
 from neuroada.analysis.tables import task_label
 
 t0 = time.perf_counter()
@@ -116,6 +118,21 @@ sr.write_table(paths.tables, "decoder_study_answers", spread_cells,
                "Decoder study: accuracy beside the spread of answers (is a score a constant answer?)", spread_note,
                csv=spread_all, formats=("md",))
 display(Markdown((paths.tables / "decoder_study_answers.md").read_text()))
+
+# %% [markdown]
+# ## Answer agreement: are two methods the same predictor at this budget?
+#
+# Item by item, the share of test items two counted runs answer alike: NeuroAda k=20 against each method on the same
+# seed (the same data order), and each method's seeds against each other; in brackets, the share two runs with these
+# answer frequencies would share by chance. Near 100 % far above chance: the two runs are one predictor on that set.
+
+# %%
+agreement = answer_agreement(counted, spec.columns)
+agreement_note = (f"Answered alike x 100 (by chance, from the two runs' answer frequencies), mean over the pairs of counted runs; "
+                  f"All: pooled over the eight sets' items. Pairs: run pairs compared. Runs: {summary}")
+sr.write_table(paths.tables, "decoder_study_agreement", agreement_table(agreement, "neuroada-k20", spec.main, spec.columns),
+               "Decoder study: how often two runs give the same answer", agreement_note, csv=agreement, formats=("md",))
+display(Markdown((paths.tables / "decoder_study_agreement.md").read_text()))
 
 # %% [markdown]
 # ## Paired bootstrap intervals and the claims

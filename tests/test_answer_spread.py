@@ -51,3 +51,23 @@ def test_on_a_set_of_mixed_formats_the_constant_is_one_answer_per_format():
     golds = ["answer1"] * 3 + ["answer2"] * 2 + ["solution2"] * 2 + ["solution1"] + ["true"] + ["false"] * 2
     assert best_constant_correct(golds) == 3 + 2 + 2  # answer1, solution2, false
     assert best_constant_correct(["1", "0", "1"]) == 2  # GLUE's class indices: one format
+
+
+def test_agreement_pairs_methods_on_a_seed_and_seeds_of_a_method_never_both_differing(tmp_path):
+    from neuroada.analysis.answer_spread import agreement_table, answer_agreement
+    same = ["answer1"] * 8 + ["answer2", "answer3"]
+    runs = [run_record(tmp_path, "neuroada-k20", 1, same), run_record(tmp_path, "neuroada-k1", 1, same),
+            run_record(tmp_path, "neuroada-k20", 2, GOLD), run_record(tmp_path, "neuroada-k1", 3, GOLD)]
+    agreement = answer_agreement(runs)
+    pairs = {(r.method_a, r.seed_a, r.method_b, r.seed_b): r for r in agreement.itertuples()}
+    assert set(pairs) == {("neuroada-k20", 1, "neuroada-k1", 1), ("neuroada-k20", 1, "neuroada-k20", 2),
+                          ("neuroada-k1", 1, "neuroada-k1", 3)}  # k20 s2 vs k1 s3: neither shared, left out
+    alike = pairs[("neuroada-k20", 1, "neuroada-k1", 1)]
+    assert alike.agree == 100 and alike.chance == pytest.approx(100 * (0.8 ** 2 + 0.1 ** 2 + 0.1 ** 2)) and alike.n == 10
+    seeds = pairs[("neuroada-k20", 1, "neuroada-k20", 2)]  # same answers on items 0-4 (answer1) and 9 (answer3)
+    assert seeds.agree == pytest.approx(60) and seeds.chance == pytest.approx(100 * (0.8 * 0.5 + 0.1 * 0.3 + 0.1 * 0.2))
+    table = agreement_table(agreement, "neuroada-k20", ["neuroada-k20", "neuroada-k1"], ["arc_easy"])
+    assert list(table["Runs compared"]) == ["NeuroAda (k=20) vs NeuroAda (k=1), same seed", "NeuroAda (k=20), one seed vs another",
+                                            "NeuroAda (k=1), one seed vs another"]
+    assert list(table["ARC-e"]) == ["100 (66)", "60 (45)", "60 (45)"] and table["All"][0] == "100.0 (66.0)"
+    assert list(table["Pairs"]) == [1, 1, 1]

@@ -28,7 +28,7 @@ EXPECTED = {
        "tables/glue_study_claims.md", "tables/glue_study_status.md", "tables/glue_study_answers.md", "tables/glue_study_selection.md", "tables/glue_study_selection.tex",
        "figures/glue_study_frontier.png", "figures/glue_study_curves.png"],
     "decoder_study": [f"tables/decoder_study_{name}.{ext}" for name in ("main", "paper") for ext in ("md", "tex")]
-    + ["tables/decoder_study_main.csv", "tables/decoder_study_lr.md", "tables/decoder_study_answers.md", "tables/decoder_study_intervals.md", "tables/decoder_study_claims.md", "tables/decoder_study_status.md",
+    + ["tables/decoder_study_main.csv", "tables/decoder_study_lr.md", "tables/decoder_study_answers.md", "tables/decoder_study_agreement.md", "tables/decoder_study_intervals.md", "tables/decoder_study_claims.md", "tables/decoder_study_status.md",
        "figures/decoder_study_frontier.png", "figures/decoder_study_curves.png"],
     "decoder_study_math": [f"tables/decoder_study_math_{name}.{ext}" for name in ("main", "paper") for ext in ("md", "tex")]
     + [f"tables/decoder_study_math_{name}" for name in ("main.csv", "unseen.md", "unseen.csv", "trained.md", "lr.md", "intervals.md", "claims.md", "status.md",

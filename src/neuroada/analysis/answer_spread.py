@@ -93,3 +93,64 @@ def spread_table(spread: pd.DataFrame, tags: Sequence[str], benchmarks: Sequence
 def collapsed_share(spread: pd.DataFrame, threshold: float = 90.0) -> tuple[int, int]:
     """(cells whose most common answer covers at least `threshold` % of the items, all cells)."""
     return int((spread["top_share"] >= threshold).sum()), len(spread)
+
+
+def _answers_by_item(rec: Mapping, eval_set: str, phase: str) -> dict:
+    """Item (its data row, else its index) -> what the run answered."""
+    path = stats.predictions_path(rec, eval_set, phase)
+    preds = stats.read_predictions(path) if path is not None else []
+    return {p.get("row", p.get("index")): _answer(p) for p in preds}
+
+
+def answer_agreement(records: Iterable[Mapping], eval_sets: Iterable[str] | None = None, phase: str = "after") -> pd.DataFrame:
+    """Do two runs give the same answer item by item? One row per (pair of runs, set) for every two runs that
+    share a seed (two methods on the same data order) or a method (two seeds of it), over the items both scored:
+    the share answered alike (%) and the share two runs with these answer frequencies would share by chance (%).
+    Agreement near 100 % well above chance means the two runs are, on that set, the same predictor."""
+    runs = []
+    for rec in records:
+        tag = rec.get("method_tag") or rec.get("method")
+        for eval_set in stats.report_sets(rec, eval_sets):
+            answers = _answers_by_item(rec, eval_set, phase)
+            if answers:
+                runs.append((tag, rec.get("seed"), benchmark_name(rec.get("suite"), rec.get("task"), eval_set), answers))
+    rows = []
+    for i, (tag_a, seed_a, bench, a) in enumerate(runs):
+        for tag_b, seed_b, bench_b, b in runs[i + 1:]:
+            if bench_b != bench or (tag_a == tag_b) == (seed_a == seed_b):  # same seed across methods, or same method across seeds
+                continue
+            items = sorted(set(a) & set(b), key=str)
+            if not items:
+                continue
+            n = len(items)
+            freq_a, freq_b = Counter(a[k] for k in items), Counter(b[k] for k in items)
+            rows.append({"method_a": tag_a, "seed_a": seed_a, "method_b": tag_b, "seed_b": seed_b, "benchmark": bench, "n": n,
+                         "agree": 100.0 * sum(a[k] == b[k] for k in items) / n,
+                         "chance": 100.0 * sum(freq_a[x] * freq_b[x] for x in freq_a) / n ** 2})
+    return pd.DataFrame(rows, columns=["method_a", "seed_a", "method_b", "seed_b", "benchmark", "n", "agree", "chance"])
+
+
+def agreement_table(agreement: pd.DataFrame, reference: str, tags: Sequence[str], benchmarks: Sequence[str]) -> pd.DataFrame:
+    """Rows: the reference against each other method on the same seed, then each method's seeds against each other.
+    Cells: "answered alike % (chance %)", mean over the pairs; All: pooled over the sets' items."""
+    def row(label, pairs):
+        out = {"Runs compared": label, "Pairs": int(pairs[["seed_a", "seed_b", "method_a", "method_b"]].drop_duplicates().shape[0])}
+        for b in benchmarks:
+            c = pairs[pairs["benchmark"] == b]
+            out[task_label(b)] = "–" if c.empty else f"{c['agree'].mean():.0f} ({c['chance'].mean():.0f})"
+        w = pairs["n"]
+        out["All"] = f"{(pairs['agree'] * w).sum() / w.sum():.1f} ({(pairs['chance'] * w).sum() / w.sum():.1f})"
+        return out
+
+    a = agreement[agreement["benchmark"].isin(benchmarks)]
+    out = []
+    for tag in tags:
+        pairs = a[(a["seed_a"] == a["seed_b"]) & (((a["method_a"] == reference) & (a["method_b"] == tag))
+                                                  | ((a["method_b"] == reference) & (a["method_a"] == tag)))]
+        if tag != reference and not pairs.empty:
+            out.append(row(f"{method_label(reference)} vs {method_label(tag)}, same seed", pairs))
+    for tag in tags:
+        pairs = a[(a["method_a"] == tag) & (a["method_b"] == tag)]
+        if not pairs.empty:
+            out.append(row(f"{method_label(tag)}, one seed vs another", pairs))
+    return pd.DataFrame(out)
