@@ -10,7 +10,8 @@ of each benchmark's metric (accuracy, Matthews correlation, Pearson, F1), then t
 - `bootstrap_averages(items, methods)`: the suite average of several methods on *the same* resamples:
   seeds resampled with replacement, then within each resampled (seed, benchmark) the test items resampled with
   replacement, with the same item indices for every method (methods are paired within a seed: they share its dev
-  re-split, hence its test items). Each benchmark's metric is recomputed from the resampled predictions (MCC and
+  re-split, hence its test items); where every seed scores the same items (a fixed test set), one item draw per
+  replicate serves every seed (items crossed with seeds, not nested in them). Each benchmark's metric is recomputed from the resampled predictions (MCC and
   Pearson are not item averages), averaged over benchmarks, then over the resampled seeds. Vectorised with numpy.
 - `paired_difference(items, a, b)`: the difference of suite averages a - b, in points, with a percentile interval.
 - `ratio_interval(items, num, den, floor)`: (num - floor) / (den - floor) on the same resamples (C3).

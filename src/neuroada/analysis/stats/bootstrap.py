@@ -54,6 +54,26 @@ def _align(cells: Sequence[Items]) -> list[Items]:
     return out
 
 
+def _items_crossed(aligned: Mapping, seeds: Sequence, benchmark: str) -> bool:
+    """Do all (two or more) seeds score the very same items of `benchmark` (a fixed test set)?"""
+    keys = [aligned[(s, benchmark)][0].keys for s in seeds]
+    return len(keys) > 1 and all(np.array_equal(keys[0], k) for k in keys[1:])
+
+
+def _crossed_replicates(aligned: Mapping, seeds: Sequence, benchmark: str, rng: np.random.Generator, n_boot: int) -> dict:
+    """seed -> (n_boot, methods) metric of every method on `n_boot` item resamples, the same resample of the shared
+    items for every seed."""
+    n = len(aligned[(seeds[0], benchmark)][0])
+    step = max(1, MAX_CHUNK // max(1, n))
+    parts = {s: [] for s in seeds}
+    for start in range(0, n_boot, step):
+        w = _weights(rng, min(step, n_boot - start), n)
+        for s in seeds:
+            cells = aligned[(s, benchmark)]
+            parts[s].append(_metric(cells[0].metric, *_stack(cells), w))
+    return {s: np.concatenate(p, axis=1).T for s, p in parts.items()}
+
+
 # ---------------------------------------------------------------------------------------------------------
 # the bootstrap
 
@@ -86,9 +106,13 @@ def bootstrap_averages(items: Mapping[Key, Items], methods: Sequence[str], *, be
 
     `benchmarks`/`seeds`: what the average must cover (default: every benchmark and seed any of the methods has).
     Only seeds where every method has every benchmark are used; the others are listed in `missing`. Replicate r:
-    draw S seeds with replacement from the S usable ones; for each drawn seed (each draw independently) and each
-    benchmark, draw its n items with replacement (the same indices for every method); recompute each benchmark's
-    metric per method; average over benchmarks, then over the S drawn seeds. Deterministic given `rng_seed`."""
+    draw S seeds with replacement from the S usable ones; for each drawn seed and each benchmark, draw its n items with
+    replacement (the same indices for every method); recompute each benchmark's metric per method; average over
+    benchmarks, then over the S drawn seeds. The item draw follows the design: a benchmark whose seeds score different
+    items (GLUE's dev set re-split per seed: items nested in seeds) gets a fresh draw for each drawn seed; one whose
+    seeds all score the same items (a fixed test set: items crossed with seeds) gets one draw per replicate, shared by
+    every seed, so that an item's effect common to all seeds is not averaged away as if it were new items each
+    seed. Deterministic given `rng_seed`."""
     methods = tuple(methods)
     have = defaultdict(set)
     for (m, s, b) in items:
@@ -112,6 +136,7 @@ def bootstrap_averages(items: Mapping[Key, Items], methods: Sequence[str], *, be
         per_cell[key] = _metric(cells[0].metric, *_stack(cells), np.ones((1, len(cells[0]))))[:, 0] * scale
     observed = np.mean([np.mean([per_cell[(s, b)] for b in benchmarks], axis=0) for s in usable], axis=0)
     draws = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
+    crossed = {b: _crossed_replicates(aligned, usable, b, rng, n_boot) for b in benchmarks if _items_crossed(aligned, usable, b)}
     slot = np.zeros((n_boot, n_seeds, mcount))
     for j in range(n_seeds):
         for i, s in enumerate(usable):
@@ -120,6 +145,9 @@ def bootstrap_averages(items: Mapping[Key, Items], methods: Sequence[str], *, be
                 continue
             acc = np.zeros((len(rows), mcount))
             for b in benchmarks:
+                if b in crossed:
+                    acc += crossed[b][s][rows]
+                    continue
                 cells = aligned[(s, b)]
                 acc += _metric_chunked(cells[0].metric, *_stack(cells), rng, len(rows), len(cells[0])).T
             slot[rows, j] = acc / len(benchmarks) * scale

@@ -108,7 +108,8 @@ def intervals_note(spec: StudySpec) -> str:
     c2 = ("C2 supported if the lower bound > 0, not supported if the upper < 0, else undecided; " if spec.c2 else "")
     return (f"Difference: {spec.suite_label} of the first method minus that of the second, in points (primary metric x 100), "
             f"averaged over the seeds; 95 % percentile interval of {spec.n_boot} paired bootstrap replicates (seeds resampled with "
-            "replacement, then each seed's test items per benchmark, the same items for both methods; each benchmark's metric, "
+            "replacement, then the test items per benchmark, the same items for both methods: drawn once for all seeds where "
+            "the seeds share their test items, else per seed; each benchmark's metric, "
             f"MCC and Pearson included, recomputed on each resample). C3's row is a ratio: the share of NeuroAda k=20's gain over "
             f"{floor} that k=1 keeps. Rules: C1 supported if the lower bound > -{spec.margin:g} (non-inferior within {spec.margin:g} "
             f"point), not supported if the upper bound < 0 (and the lower <= -{spec.margin:g}), else undecided; {c2}C3 supported if "
@@ -117,7 +118,7 @@ def intervals_note(spec: StudySpec) -> str:
             f"{cells}) makes a verdict undecided. Context rows have no verdict.")
 
 
-def _row_text(r: IntervalRow, with_verdict: bool = True) -> str:
+def row_text(r: IntervalRow, with_verdict: bool = True) -> str:
     """`+1.59 [-2.20, +5.40] points (undecided)`, `not run yet`, or the ratio's `0.70 [0.44, 0.99]`."""
     iv = r.interval
     if iv is None or not iv.ok:
@@ -146,19 +147,19 @@ def claim_sentences(rows: Sequence[IntervalRow], spec: StudySpec) -> dict[str, t
     core = [r for r in c1 if r.b in spec.c1_core and r.a == spec.reference]
     rest = [r for r in c1 if r not in core]
     status = stats.combine_verdicts([r.verdict for r in core])
-    detail = (f"{spec.suite_label} of {method_label(spec.reference)} minus " + ", minus ".join(f"{method_label(r.b)} {_row_text(r)}" for r in core)
-              + ("; beside it, " + ", ".join(f"{method_label(r.a)} minus {method_label(r.b)} {_row_text(r)}" for r in rest) if rest else ""))
+    detail = (f"{spec.suite_label} of {method_label(spec.reference)} minus " + ", minus ".join(f"{method_label(r.b)} {row_text(r)}" for r in core)
+              + ("; beside it, " + ", ".join(f"{method_label(r.a)} minus {method_label(r.b)} {row_text(r)}" for r in rest) if rest else ""))
     out["C1"] = (status, _sentence("C1", status, spec, detail, core))
     c2 = [r for r in rows if r.claim == "C2"]
     if spec.c2:  # a study without a selection ablation (the decoder study) makes no C2 statement
         status = stats.combine_verdicts([r.verdict for r in c2])
-        detail = (f"{spec.suite_label} of {method_label(c2[0].a)} minus " + ", minus ".join(f"{method_label(r.b)} {_row_text(r)}" for r in c2)) if c2 else "no comparison defined"
+        detail = (f"{spec.suite_label} of {method_label(c2[0].a)} minus " + ", minus ".join(f"{method_label(r.b)} {row_text(r)}" for r in c2)) if c2 else "no comparison defined"
         out["C2"] = (status, _sentence("C2", status, spec, detail, c2))
     c3 = [r for r in rows if r.claim == "C3"]
     status = c3[0].verdict.status if c3 else stats.UNDECIDED
     if c3 and c3[0].interval is not None and c3[0].interval.ok:
         den = c3[0].interval.denominator
-        detail = (f"{c3[0].label} = {_row_text(c3[0], with_verdict=False)} (threshold {spec.threshold:g}; the gain of "
+        detail = (f"{c3[0].label} = {row_text(c3[0], with_verdict=False)} (threshold {spec.threshold:g}; the gain of "
                   f"{method_label(spec.c3[1])} over {method_label(spec.c3[2])} is {den.estimate:+.2f} [{den.low:+.2f}, {den.high:+.2f}] points)")
     else:
         detail = f"{c3[0].label}: {NOT_RUN}" if c3 else "no comparison defined"

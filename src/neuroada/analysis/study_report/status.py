@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..tables import method_label, task_label
 from ._format import MISSING, fmt_lr
-from .intervals import IntervalRow, _row_text, verdict_suffix
+from .intervals import IntervalRow, row_text, verdict_suffix
 from .spec import StudySpec
 from .tables import PENDING_MARK, display_method_rows
 
@@ -31,13 +31,13 @@ def _verdict(r: IntervalRow) -> str:
 def _against_reference(tag: str, rows: Sequence[IntervalRow], spec: StudySpec) -> str:
     """`+1.15 [-0.68, +3.05] (C1: supported)`: the reference minus this arm, or – (the reference's own row)."""
     r = next((r for r in rows if r.units == "points" and r.a == spec.reference and r.b == tag), None)
-    return MISSING if r is None else f"{_row_text(r, with_verdict=False).replace(' points', '')} ({_verdict(r)})"
+    return MISSING if r is None else f"{row_text(r, with_verdict=False).replace(' points', '')} ({_verdict(r)})"
 
 
 def _other_comparisons(tag: str, rows: Sequence[IntervalRow], spec: StudySpec) -> str:
     """The arm's rows of `interval_rows` that are not the reference minus it: e.g. k=1 minus LoRA r=1 under both, and
     C3's ratio under its numerator (k=1)."""
-    out = [f"{r.label}: {_row_text(r, with_verdict=False)} ({_verdict(r)})" for r in rows
+    out = [f"{r.label}: {row_text(r, with_verdict=False)} ({_verdict(r)})" for r in rows
            if tag in (r.a, r.b) and r.a != spec.reference and not (r.units == "ratio" and tag != r.a)]
     return "; ".join(out) or MISSING
 
