@@ -456,3 +456,15 @@ def test_items_shared_by_every_seed_are_drawn_once_per_replicate_not_once_per_se
     assert width(crossed) / width(nested) == pytest.approx(math.sqrt(3), rel=0.15)
     one_seed = stats.paired_difference({k: v for k, v in cells(lambda s: list(range(n))).items() if k[1] == 1}, "a", "b", n_boot=4000)
     assert width(crossed) == pytest.approx(width(one_seed), rel=0.15)
+
+
+def test_seeds_to_decide_projects_an_undecided_interval_and_leaves_decided_or_incomplete_ones_alone():
+    iv = lambda d, lo, hi, seeds=(1, 2, 3), missing=(): stats.Interval(d, lo, hi, 0.95, 2000, seeds, ("rte",), missing)  # noqa: E731
+    # GLUE's NeuroAda - LoRA: supported once d - lo = 1.94 shrinks below d + 1 = 0.53 (3 x 3.66^2 = 40.2 -> 41 seeds);
+    # not supported once hi - d = 2.03 shrinks below 0.47 (56 seeds): the sooner of the two
+    assert stats.seeds_to_decide(iv(-0.47, -2.41, 1.56), margin=1.0) == 41
+    assert stats.seeds_to_decide(iv(-0.47, -2.41, 1.56), margin=None) == 56  # C2: only 'below 0' can decide it
+    assert stats.seeds_to_decide(iv(0.5, -0.5, 1.5), margin=None) == 13  # C2: 3 x (1.0 / 0.5)^2 = 12 -> 13
+    assert stats.seeds_to_decide(iv(1.15, -0.68, 3.05), margin=1.0) is None  # decided: supported
+    assert stats.seeds_to_decide(iv(-2.0, -3.0, -1.0), margin=1.0) is None  # decided: not supported
+    assert stats.seeds_to_decide(iv(-0.5, -2.0, 1.0, missing=(("lora", 2, "rte"),)), margin=1.0) is None  # runs missing

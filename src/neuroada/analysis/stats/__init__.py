@@ -25,11 +25,11 @@ from .bootstrap import (Interval, SuiteBootstrap, _weights, bootstrap_averages, 
                         ratio_interval)
 from .items import (METRICS, SELECTION_SETS, Items, Key, _metric, collect_items, items_from_rows, load_items, predictions_path,
                     read_predictions, report_sets, trained_keys)
-from .verdicts import (NOT_SUPPORTED, SUPPORTED, UNDECIDED, Verdict, combine_verdicts, format_missing, verdict_c1, verdict_c2,
+from .verdicts import (NOT_SUPPORTED, SUPPORTED, UNDECIDED, Verdict, combine_verdicts, format_missing, seeds_to_decide, verdict_c1, verdict_c2,
                        verdict_c3)
 
 # `_weights` and `_metric` are private: imported here for tests/test_stats.py, not exported.
 __all__ = ["Interval", "Items", "Key", "METRICS", "NOT_SUPPORTED", "SELECTION_SETS", "SUPPORTED", "SuiteBootstrap", "UNDECIDED",
            "Verdict", "bootstrap_averages", "collect_items", "combine_verdicts", "difference", "format_missing", "items_from_rows",
-           "load_items", "paired_difference", "predictions_path", "ratio", "ratio_interval", "read_predictions", "report_sets", "trained_keys", "verdict_c1",
+           "load_items", "paired_difference", "predictions_path", "ratio", "ratio_interval", "read_predictions", "report_sets", "seeds_to_decide", "trained_keys", "verdict_c1",
            "verdict_c2", "verdict_c3"]

@@ -1,6 +1,7 @@
 """The decision rules: verdicts on the claims C1, C2, C3 from bootstrap intervals."""
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -76,6 +77,28 @@ def verdict_c2(interval: Interval | None) -> Verdict:
     if hi < 0:
         return Verdict(NOT_SUPPORTED, f"95 % interval [{lo:+.2f}, {hi:+.2f}] below 0")
     return Verdict(UNDECIDED, f"95 % interval [{lo:+.2f}, {hi:+.2f}] contains 0")
+
+
+def seeds_to_decide(interval: Interval | None, margin: float | None = None) -> int | None:
+    """The fewest seeds at which an undecided C1 (`margin` given) or C2 (`margin=None`) verdict would be decided if the
+    difference stayed where it is and each side of its interval narrowed as 1/sqrt(seeds), as when every seed brings
+    new test items. A lower bound: a re-split shares items between seeds, and a fixed test set's item noise does not
+    shrink with seeds at all. None when the verdict is already decided, or runs are missing.
+
+    C1 is decided once the lower bound passes -margin (d - lo shrinks below d + margin, for d > -margin) or the upper
+    bound falls below 0 (hi - d below -d, for d < 0); C2 (margin 0) once either bound passes 0."""
+    if interval is None or not interval.ok or interval.missing:
+        return None
+    m = 0.0 if margin is None else margin
+    d, lo, hi, n = interval.estimate, interval.low, interval.high, len(interval.seeds)
+    if lo > -m or hi < 0:
+        return None
+    need = []
+    if d > -m:
+        need.append(n * ((d - lo) / (d + m)) ** 2)
+    if d < 0:
+        need.append(n * ((hi - d) / -d) ** 2)
+    return math.floor(min(need)) + 1 if need else None
 
 
 def verdict_c3(ratio: Interval | None, threshold: float = 0.9) -> Verdict:

@@ -85,19 +85,23 @@ def intervals_frame(rows: Sequence[IntervalRow], spec: StudySpec) -> tuple[pd.Da
         ok = iv is not None and iv.ok
         fmt = ".3f" if r.units == "ratio" else ".2f"
         missing = stats.format_missing(iv.missing, spec.seeds, spec.columns) if iv is not None and iv.missing else ""
+        to_decide = (stats.seeds_to_decide(iv, spec.margin if r.claim == "C1" else None)
+                     if r.claim in ("C1", "C2") and r.verdict is not None and r.verdict.status == stats.UNDECIDED else None)
         long.append({"claim": r.claim, "comparison": r.label, "a": r.a, "b": r.b, "units": r.units,
                      "estimate": iv.estimate if ok else math.nan, "low": iv.low if ok else math.nan, "high": iv.high if ok else math.nan,
                      "seeds": ",".join(map(str, iv.seeds)) if iv is not None else "", "n_boot": iv.n_boot if iv is not None else 0,
-                     "verdict": r.verdict.status if r.verdict else "", "reason": r.verdict.reason if r.verdict else "", "missing": missing})
+                     "verdict": r.verdict.status if r.verdict else "", "reason": r.verdict.reason if r.verdict else "", "missing": missing,
+                     "seeds_to_decide": to_decide})
         disp.append({"Claim": r.claim, "Comparison": r.label,
                      "Difference" if r.units == "points" else "Estimate": _num(iv.estimate, fmt, signed=r.units == "points") if ok else NOT_RUN,
                      "95 % interval": f"[{_num(iv.low, fmt, r.units == 'points')}, {_num(iv.high, fmt, r.units == 'points')}]" if ok else MISSING,
                      "Seeds": len(iv.seeds) if iv is not None else 0,
-                     "Verdict": (r.verdict.status if r.verdict else MISSING) + verdict_suffix(r.verdict)})
+                     "Verdict": (r.verdict.status if r.verdict else MISSING) + verdict_suffix(r.verdict),
+                     "Seeds to decide (at least)": MISSING if to_decide is None else str(to_decide)})
     disp = pd.DataFrame(disp)
     if "Estimate" in disp:  # one value column for both kinds of row
         disp["Difference"] = disp["Difference"].fillna(disp.pop("Estimate"))
-        disp = disp[["Claim", "Comparison", "Difference", "95 % interval", "Seeds", "Verdict"]]
+        disp = disp[["Claim", "Comparison", "Difference", "95 % interval", "Seeds", "Verdict", "Seeds to decide (at least)"]]
     return pd.DataFrame(long), disp
 
 
@@ -115,7 +119,9 @@ def intervals_note(spec: StudySpec) -> str:
             f"point), not supported if the upper bound < 0 (and the lower <= -{spec.margin:g}), else undecided; {c2}C3 supported if "
             f"the ratio's lower bound >= {spec.threshold:g}, not supported if its upper bound < {spec.threshold:g}, undecided "
             f"otherwise or when k=20 does not clearly beat {floor}. Any missing run (of seeds {','.join(map(str, spec.seeds))} x "
-            f"{cells}) makes a verdict undecided. Context rows have no verdict.")
+            f"{cells}) makes a verdict undecided. Context rows have no verdict. Seeds to decide: for an undecided {'C1 or C2' if spec.c2 else 'C1'} row "
+            "with every run in, the fewest seeds at which the verdict would be decided if the difference stayed where it is and "
+            "the interval narrowed as 1/sqrt(seeds) (`stats.seeds_to_decide`); a lower bound, since seeds share test items.")
 
 
 def row_text(r: IntervalRow, with_verdict: bool = True) -> str:
