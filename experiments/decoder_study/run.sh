@@ -56,9 +56,11 @@
 #             sooner). math-tune (3+3+3+3) = 12 runs x ~1-2 h; math-widen only at an edge; math-seeds: the 4 chosen
 #             runs' five test sets (up to 400 items each, more than the two selection passes) and DoRA seed 1.
 #   ~21 stream-h for commonsense = ~10.5 h of the machine on two streams (issue 13 budgets ~14 h for both suites).
-# What is left (session 20, 2026-12-07; the 18 records' wall times: 62-128 min a run beside a GLUE stream): cs-seeds'
-#   seed 2 of k=1, LoRA and full FT (~1.2-2 h each, one a session a stream), then math-tune (12 runs), math-widen and
-#   math-seeds (4-5 runs): ~25-35 stream-h more, so one decoder stream beside the GLUE study for the sessions ahead.
+# What is left (session 21, 2026-12-07; the 20 records' wall times: 58-128 min a run beside a GLUE stream): cs-seeds'
+#   full FT seed 2 (~1.5-2 h), then math-tune (12 runs), math-widen and math-seeds (4-5 runs): ~20-30 stream-h more, one
+#   decoder stream beside the GLUE study for the sessions ahead. Commonsense at this budget separates nothing more with
+#   seeds (every arm answers near a constant; `tables/decoder_study_agreement.md`), so arithmetic, where training moved
+#   accuracy in the issue's measurement, is where the decoder stream's time goes once full FT's seed 2 is in.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source experiments/study_lib.sh

@@ -55,15 +55,16 @@
 # Order since session 10: NeuroAda k=20 against LoRA first, so that C1's main contrast is decided before the other
 #   seven arms are tuned: `ARMS=neuroada20,lora` widen (5 runs), widen again while a choice stays at an edge, seeds
 #   (~18 runs, ~3 h); then tune of the rest. Seeds run only at an lr inside its grid (`tuned_lr` in study_lib.sh).
-# What is left (session 20, 2026-12-07, from the 192 records' median `wall_time_s` per (method, task), minutes, one
-#   thread beside another stream: NeuroAda k=20 33 for the five tasks, k=1 35, LoRA 48, full 46, DoRA 65, SHiRA 56,
-#   head only 21; RTE is 40-56 % of each):
-#   main      DoRA seeds 2-3 on 4 tasks ~76 min; SHiRA seeds 2-3 ~111; masked CoLA tune + MRPC widen + seeds ~95;
-#             LoRA r=1 tune (15 runs) + ~5 widen + seeds ~290                               = ~9.5 stream-h
-#   selection 3 selections x 3 seeds x ~33 min (gradient's calibration adds a little)   = ~5 stream-h
+# What is left (session 21, 2026-12-07; minutes per run from the records' median `wall_time_s`, one thread beside
+#   another stream: NeuroAda k=20 33 for the five tasks, k=1 35, LoRA 48, full 46, DoRA 65, SHiRA 56, head only 21):
+#   main      done in session 21: every arm has 3 seeds at an lr inside its grid (260 records)
+#   selection 3 selections x 3 seeds x ~33 min (gradient's calibration adds a little); 10 of the 45 runs in (MRPC,
+#             part of RTE)                                                              = ~4 stream-h
 #   frontier  k 10, 50 x 3 seeds x ~33 min; LoRA r 4, 8, 16 x 3 seeds x ~48; k 2, 5 and r 2 tuned (3 lrs + 2
 #             seeds = 5 runs a task each, ~5 x 33 and ~5 x 48)                              = ~20 stream-h
-#   ~34 stream-h in all, ~17 h on two streams: the main comparison first, as the issue orders.
+#   More seeds of the main arms would not decide C1 against LoRA, DoRA or SHiRA: with the differences where they are
+#   (-0.38 to -0.47 points), the intervals table's `Seeds to decide` is >= 41 for each. So after the main table's 3
+#   seeds the budget goes to the ablations, in the issue's order: selection, then the frontier.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source experiments/study_lib.sh
