@@ -99,7 +99,7 @@ def _answers_by_item(rec: Mapping, eval_set: str, phase: str) -> dict:
     """Item (its data row, else its index) -> what the run answered."""
     path = stats.predictions_path(rec, eval_set, phase)
     preds = stats.read_predictions(path) if path is not None else []
-    return {p.get("row", p.get("index")): _answer(p) for p in preds}
+    return {p["row"] if p.get("row") is not None else p.get("index", i): _answer(p) for i, p in enumerate(preds)}  # as stats.items_from_rows keys them
 
 
 def answer_agreement(records: Iterable[Mapping], eval_sets: Iterable[str] | None = None, phase: str = "after") -> pd.DataFrame:
