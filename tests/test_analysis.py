@@ -244,3 +244,14 @@ def test_a_tuning_runs_selection_set_is_never_a_reported_score():
     complete = {**base, "run_id": "c", "eval_scope": "all", "metrics": {"validation": {"accuracy": 0.6}, "test": {"accuracy": 0.5}}}
     assert metrics_frame([tuning]).empty
     assert set(metrics_frame([complete])["eval_set"]) == {"test"}
+
+
+def test_study_table_csv_rounds_floats_so_regenerating_does_not_churn_it(tmp_path):
+    from neuroada.analysis.study_report.files import write_table
+    # two sums of the same numbers in another order: equal to 12 digits, not bit for bit
+    a, b = 0.1 + 0.2 + 0.3, 0.3 + 0.2 + 0.1
+    assert a != b
+    for name, value in (("first", a), ("second", b)):
+        write_table(tmp_path, name, pd.DataFrame({"x": [1]}), "c", csv=pd.DataFrame({"estimate": [value]}), formats=())
+    first, second = ((tmp_path / f"{n}.csv").read_text() for n in ("first", "second"))
+    assert first == second == "estimate\n0.6\n"

@@ -72,3 +72,35 @@ def test_records_keep_paths_portable_through_a_symlinked_data_dir(tmp_path, monk
     (tmp_path / "work" / "repo" / "run" / "ckpt").symlink_to(tmp_path / "store")
     run = tmp_path / "work" / "repo" / "run"
     assert records.portable_path(run / "ckpt" / "data", run) == "ckpt/data"
+
+
+STUDY_SECTIONS = {"glue_study": "## The GLUE study (`runs/glue_study/`)",
+                  "decoder_study": "## The decoder study (`runs/decoder_study/`)"}
+
+
+@pytest.mark.parametrize("study", sorted(STUDY_SECTIONS))
+def test_results_readme_states_what_the_committed_records_and_tables_say(study):
+    """results/README.md's study section: its record count and per-commit counts are the committed records', each
+    record names a clean commit, and its status table is the notebook's `tables/<study>_status.md`, row for row; the
+    README's summary gives the same record count."""
+    import json
+    from collections import Counter
+
+    results = REPO / "results"
+    text = (results / "README.md").read_text()
+    section = text.split(STUDY_SECTIONS[study], 1)[1].split("\n## ", 1)[0]
+    records = [json.loads(p.read_text()) for p in sorted((results / "runs" / study).glob("*/record.json"))]
+    assert records and not [r["run_id"] for r in records if r["git"].get("dirty") is not False]
+    by_commit = Counter(r["git"]["commit"][:7] for r in records)
+
+    stands = re.search(r"\*\*Where it stands \([^)]*\): (\d+) records[^(]*\(([^;)]*)", section)
+    assert stands, "no 'Where it stands (...): N records ... (n at <commit>, ...' line"
+    assert int(stands.group(1)) == len(records)
+    assert {sha: int(n) for n, sha in re.findall(r"(\d+) at ([0-9a-f]{7})", stands.group(2))} == dict(by_commit)
+
+    status = (results / "tables" / f"{study}_status.md").read_text()
+    assert f"Runs: {len(records)} run records" in status
+    rows = [line for line in status.splitlines() if line.startswith("| ")]
+    assert len(rows) > 2 and not [row for row in rows if row not in section.splitlines()]
+    summary = re.search(rf"`experiments/{study}/run.sh`[^)]*?(\d+) of its runs committed", (REPO / "README.md").read_text())
+    assert summary and int(summary.group(1)) == len(records)

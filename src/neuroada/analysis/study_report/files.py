@@ -11,10 +11,13 @@ from ..tables.render import render_latex, table_markdown
 from .intervals import IntervalRow, claim_sentences, interval_rows, intervals_frame, intervals_note
 from .spec import StudySpec
 
+CSV_FLOAT_FORMAT = "%.12g"
+
 
 def write_table(out_dir: str | Path, name: str, display: pd.DataFrame, caption: str, note: str = "", *, latex: pd.DataFrame | None = None,
                 csv: pd.DataFrame | None = None, formats: Sequence[str] = ("md", "tex")) -> list[Path]:
-    """`<name>.md` (caption, table, note), `.tex` (from `latex` when given: its cells may hold LaTeX) and `.csv`."""
+    """`<name>.md` (caption, table, note), `.tex` (from `latex` when given: its cells may hold LaTeX) and `.csv` (floats
+    at 12 significant digits: the bootstrap's sums differ in their last bits between runs, which would churn the file)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -26,7 +29,7 @@ def write_table(out_dir: str | Path, name: str, display: pd.DataFrame, caption: 
         written.append(out_dir / f"{name}.tex")
     if csv is not None:
         with atomic_path(out_dir / f"{name}.csv") as tmp:
-            csv.to_csv(tmp, index=False)
+            csv.to_csv(tmp, index=False, float_format=CSV_FLOAT_FORMAT)
         written.append(out_dir / f"{name}.csv")
     return written
 
