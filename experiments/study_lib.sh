@@ -70,6 +70,10 @@ tuned_lr() {  # tuned_lr TASK METHOD_TAG
   cut -f3 <<< "$line"
 }
 
+# Every arm's record method_tag and lr grid, a line each (tab-separated): the phase `grids` of a launcher. The study's
+# report counts a grid complete at the size its StudySpec gives (tests/test_study_launcher.py checks they agree).
+print_grids() { local a; for a in "${!ARM[@]}"; do printf '%s\t%s\n' "$(arm_field "$a" 1)" "$(arm_field "$a" 2)"; done | sort; }
+
 # One job per (arm, task): the arm's lr grid at seed 1.
 tune_jobs() {  # tune_jobs "task1 task2" arm...
   local tasks=$1; shift

@@ -209,3 +209,18 @@ def test_frontier_tunes_the_small_sizes_and_runs_the_others_at_their_arms_lr(tmp
     (tmp_path / "only").mkdir()
     out, jobs = launch(tmp_path / "only", phase="frontier", choices=INSIDE + k2_final, ARMS="neuroada2")
     assert out.returncode == 0 and len(jobs) == 6 and all("method.k=2" in j for j in jobs), (out.stderr, jobs)
+
+
+@pytest.mark.parametrize("launcher, phase, spec_name", [("glue_study", "grids", "GLUE_STUDY"),
+                                                        ("decoder_study", "cs-grids", "DECODER_STUDY"),
+                                                        ("decoder_study", "math-grids", "MATH_STUDY")])
+def test_each_launcher_grid_has_the_size_its_study_report_counts_complete(launcher, phase, spec_name):
+    """The launcher seeds an arm once its whole grid has run; the report marks a choice final at its StudySpec's grid
+    size: the two must agree, arm by arm (arithmetic's full FT grid has 3 lrs where commonsense's has 2)."""
+    from neuroada.analysis import study_report
+    spec = getattr(study_report, spec_name)
+    out = subprocess.run(["bash", f"experiments/{launcher}/run.sh", phase], cwd=REPO, capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    grids = dict(line.split("\t") for line in out.splitlines())
+    assert len(grids) >= 5
+    assert {tag: len(grid.split(",")) for tag, grid in grids.items()} == {tag: spec.grid_of(tag) for tag in grids}

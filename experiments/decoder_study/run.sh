@@ -3,6 +3,7 @@
 # (masked k=20 if the budget allows), on commonsense first and arithmetic second, tuned and seeded.
 #
 #   bash experiments/decoder_study/run.sh PHASE     PHASE: cs-tune | cs-widen | cs-seeds | math-tune | math-widen | math-seeds
+#   bash experiments/decoder_study/run.sh cs-grids   print each arm's record tag and lr grid (math-grids: arithmetic's)
 #   STREAM=0 NSTREAMS=2 bash experiments/decoder_study/run.sh cs-tune &  (and STREAM=1; one thread each)
 #   STREAM=any bash experiments/decoder_study/run.sh cs-tune &           takes every job no other stream holds
 #   DRY_RUN=1 bash experiments/decoder_study/run.sh cs-tune              print the Hydra commands only
@@ -104,6 +105,8 @@ dora_jobs() {
 }
 
 case "${1:-}" in
+  cs-grids) print_grids; exit 0 ;;
+  math-grids) math_grids; print_grids; exit 0 ;;
   cs-tune) BASE=("${CS[@]}" eval_test=false); tune_jobs commonsense15k_study "${TUNED[@]}" ;;
   cs-widen) BASE=("${CS[@]}" eval_test=false); widen_jobs commonsense15k_study "${TUNED[@]}" ;;
   cs-seeds) BASE=("${CS[@]}"); dora_jobs commonsense15k_study 1,2; seed_jobs commonsense15k_study 1,2 "${TUNED[@]}" ;;
@@ -111,6 +114,6 @@ case "${1:-}" in
   math-tune) BASE=("${MATH[@]}" eval_test=false); math_grids; tune_jobs math10k_study "${TUNED[@]}" ;;
   math-widen) BASE=("${MATH[@]}" eval_test=false); widen_jobs math10k_study "${TUNED[@]}" ;;
   math-seeds) BASE=("${MATH[@]}"); dora_jobs math10k_study 1; seed_jobs math10k_study 1 "${TUNED[@]}" ;;
-  *) echo "usage: $0 cs-tune|cs-widen|cs-seeds|cs-masked|math-tune|math-widen|math-seeds" >&2; exit 2 ;;
+  *) echo "usage: $0 cs-tune|cs-widen|cs-seeds|cs-masked|math-tune|math-widen|math-seeds|cs-grids|math-grids" >&2; exit 2 ;;
 esac
 run_jobs "$1"

@@ -3,6 +3,7 @@
 # half of the re-split dev set, checkpoints chosen there, the test half reported; 3 seeds; paper ablations.
 #
 #   bash experiments/glue_study/run.sh PHASE            PHASE: tune | widen | seeds | selection | frontier | all
+#   bash experiments/glue_study/run.sh grids            print each arm's record tag and lr grid, nothing run
 #   STREAM=0 NSTREAMS=2 bash experiments/glue_study/run.sh tune &   STREAM=1 NSTREAMS=2 ... &   (two one-thread streams)
 #   STREAM=any bash experiments/glue_study/run.sh tune &            a stream that takes every job no other stream holds
 #   DRY_RUN=1 bash experiments/glue_study/run.sh tune                print the Hydra commands only
@@ -134,9 +135,10 @@ phase_frontier() {
 }
 
 case "${1:-}" in
+  grids) print_grids; exit 0 ;;
   tune|widen|seeds|selection|frontier) "phase_$1" ;;
   all) phase_tune; phase_widen; phase_seeds; phase_selection; phase_frontier ;;
-  *) echo "usage: $0 tune|widen|seeds|selection|frontier|all" >&2; exit 2 ;;
+  *) echo "usage: $0 tune|widen|seeds|selection|frontier|all|grids" >&2; exit 2 ;;
 esac
 
 run_jobs "$1"

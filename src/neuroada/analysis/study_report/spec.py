@@ -137,5 +137,6 @@ MATH_STUDY = replace(
     tasks=("math10k",),
     benchmarks=ARITHMETIC_SETS,
     seeds=(1,),
+    grid_sizes={},  # full FT tunes over 3 lrs here (the launcher's MATH_LR), 2 on commonsense
     reference_suite="math",
 )
