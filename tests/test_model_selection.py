@@ -171,6 +171,26 @@ def test_a_tuning_run_scores_its_selection_set_only_and_its_test_sets_later_with
     assert pipeline.run(_cfg(tmp_path / "tuning", *args, "eval_test=false"))["created"] == done["created"]  # complete: skipped
 
 
+@pytest.mark.integration
+def test_a_chosen_tuning_run_whose_checkpoint_is_gone_is_trained_again_and_checked_against_its_selection_score(tmp_path):
+    """A study resumed on a fresh machine has the tuning run's record but not its checkpoint: completing it trains the
+    run again from its seed, gives the record a straight run would have, and records that the retrained model
+    reproduced the selection score its lr was chosen on."""
+    import shutil
+
+    args = ("method=neuroada", "method.k=4", "merge=false")
+    straight = pipeline.run(_cfg(tmp_path / "straight", *args))
+    tuning = pipeline.run(_cfg(tmp_path / "tuning", *args, "eval_test=false"))
+    shutil.rmtree(tmp_path / "tuning" / tuning["run_id"] / "checkpoints")
+    done = pipeline.run(_cfg(tmp_path / "tuning", *args))
+    assert done["eval_scope"] == "all" and done["metrics"] == straight["metrics"]
+    assert done["train"]["resumed_from"] is None and done["train"]["steps"] == straight["train"]["steps"]
+    later = done["test_scored_later"]
+    assert later["created"] == tuning["created"] and later["retrained"] is True
+    assert later["tuning_selection_score"] == tuning["metrics"]["validation"]["accuracy"]
+    assert later["selection_score_reproduced"] is True
+
+
 def test_eval_test_false_needs_a_selection_set_and_a_boolean(tmp_path):
     from test_pipeline import tiny_cfg
 

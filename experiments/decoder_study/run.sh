@@ -36,7 +36,10 @@
 #                eval_test=false: a tuning run scores its selection set only, and the seeds phase's seed-1 job (the
 #                same run id) scores the chosen run's test sets from its kept checkpoint, training nothing. Test
 #                scores of unchosen lrs are never used.
-#                Keep the tuning runs' folders (their checkpoints) under $OUT until that seeds phase has run.
+#                Keep the tuning runs' folders (their checkpoints) under $OUT until that seeds phase has run. Where the
+#                checkpoint is gone (a fresh machine: only records are committed) the seed-1 job trains the chosen run
+#                again from its seed and records whether that reproduced the selection score its lr was chosen on
+#                (`test_scored_later.selection_score_reproduced`): a whole run's cost, in the plan below.
 #
 # Plan (runs x minutes). Measured 2026-11-30 beside one GLUE stream (1 thread each), NeuroAda k=20 at max
 # length 256 (superseded; discarded): 100 steps of batch 8 in 40 min (24 s a step), the two selection passes
@@ -55,7 +58,8 @@
 #             at k=20: 1206 s); each of the two selection passes (300 items, up to 256 new tokens) up to ~50 min at the
 #             untrained model's 0.1 items/s at 512 tokens (results/bench/generation_speed.json; trained chains end
 #             sooner). math-tune (3+3+3+3) = 12 runs x ~1-2 h; math-widen only at an edge; math-seeds: the 4 chosen
-#             runs' five test sets (up to 400 items each, more than the two selection passes) and DoRA seed 1.
+#             runs' five test sets (up to 400 items each, more than the two selection passes) and DoRA seed 1; a chosen
+#             run tuned in an earlier session is trained again first (its checkpoint is gone): +4 runs x ~1-2 h.
 #   ~21 stream-h for commonsense = ~10.5 h of the machine on two streams (issue 13 budgets ~14 h for both suites).
 # What is left (session 21, 2026-12-07; the 20 records' wall times: 58-128 min a run beside a GLUE stream): cs-seeds'
 #   full FT seed 2 (~1.5-2 h), then math-tune (12 runs), math-widen and math-seeds (4-5 runs): ~20-30 stream-h more, one

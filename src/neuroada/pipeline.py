@@ -209,6 +209,16 @@ def _with_deferred(record: dict, deferred: dict) -> dict:
             "test_scored_later": {"created": deferred["created"], "wall_time_s": record["wall_time_s"]}}
 
 
+def _with_deferred_retrained(record: dict, deferred: dict, selection_set: str, metric: str) -> dict:
+    """The same completion when the tuning run's checkpoint was gone (a study resumed on a fresh machine keeps records,
+    not weights): the run was trained again from its seed, and whether that reproduced the tuning run's selection score
+    (the one its lr was chosen on) is recorded; training is deterministic on CPU, so a mismatch is a fault to look at."""
+    tuned = (deferred.get("metrics") or {}).get(selection_set, {}).get(metric)
+    again = (record.get("metrics") or {}).get(selection_set, {}).get(metric)
+    return {**record, "test_scored_later": {"created": deferred["created"], "retrained": True, "tuning_selection_score": tuned,
+                                            "selection_score_reproduced": tuned == again}}
+
+
 def _completed_record(run_dir: Path) -> dict | None:
     try:
         record = json.loads((run_dir / "record.json").read_text())
@@ -306,6 +316,9 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
             trainer._load_best_model()
         training_loss = mean_training_loss(finished)
     else:
+        if deferred is not None:
+            log.warning("run %s: the checkpoint its tuning attempt kept is gone (%s); training it again from its seed to "
+                        "score its other eval sets", rid, args.output_dir)
         cache.finished.forget("after")  # the model an earlier attempt scored is being trained again
         training_loss = trainer.train(resume_from_checkpoint=resume).training_loss
     resources.stop()
@@ -372,6 +385,12 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     }
     if deferred is not None and finished is not None:
         record = _with_deferred(record, deferred)
+    elif deferred is not None:
+        record = _with_deferred_retrained(record, deferred, task.selection_set, task.primary_metric)
+        if not record["test_scored_later"]["selection_score_reproduced"]:
+            log.warning("run %s trained again did not reproduce its tuning run's selection score (%s: %s, now %s); "
+                        "its lr was chosen on the earlier one", rid, task.primary_metric,
+                        record["test_scored_later"]["tuning_selection_score"], after[task.selection_set].get(task.primary_metric))
     path = write_record(run_dir, record)
     log.info("run record: %s", path)
     return record
