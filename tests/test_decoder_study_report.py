@@ -161,6 +161,10 @@ def test_a_chosen_tuning_run_counts_only_once_its_test_sets_are_scored(study):
     assert ledger.loc[run["run_id"], "reason"].startswith("test sets not scored yet")
     assert int(ledger["counted"].sum()) == len(counted) - 1
     assert "1 test sets not scored yet" in sr.ledger_summary(ledger.reset_index())
+    later = {"created": run["created"], "retrained": True, "tuning_selection_score": 0.4, "selection_score_reproduced": False}
+    again = sr.run_ledger([{**r, "test_scored_later": later} if r is run else r for r in records], chosen, SPEC)
+    assert again.set_index("run_id").loc[run["run_id"], "retrained"] == "differs" and (again["retrained"] != "").sum() == 1
+    assert "1 of them did not reproduce the selection score" in sr.ledger_summary(again)
 
 
 def test_main_table_shows_the_untrained_model_as_scored_once(study):

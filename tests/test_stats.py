@@ -313,6 +313,11 @@ def test_lr_choices_ledger_and_heads(study):
     resumed = ledger.copy()
     resumed.loc[resumed["counted"].idxmax(), "code_versions"] = 2  # paused on one commit, finished on the next
     assert "1 counted run(s) were resumed on another commit" in sr.ledger_summary(resumed)
+    assert "trained again" not in summary
+    again = ledger.copy()
+    again.loc[again.index[again["counted"]][:2], "retrained"] = ["reproduced", "differs"]  # checkpoints gone: trained again
+    assert ("2 counted run(s) were trained again to score their test sets (the tuning run's checkpoint was gone); 1 of them "
+            "did not reproduce the selection score") in sr.ledger_summary(again)
     assert sr.head_params(study["scores"]) == {"cola": 770, "sst2": 770, "mrpc": 770, "rte": 770, "stsb": 385}
 
 

@@ -86,6 +86,8 @@ def run_ledger(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec
         row = {"run_id": rec.get("run_id"), "task": task, "method_tag": tag, "seed": rec.get("seed"), "lr": lr,
                "status": rec.get("status"), "created": str(rec.get("created", "")), "counted": False, "reason": "",
                "code_versions": len(rec.get("attempt_code") or [None]),  # >1: resumed on another commit
+               # trained again to score its test sets (its tuning checkpoint was gone): "reproduced" or "differs"
+               "retrained": _retrained(rec),
                "lr_pending": ""}  # a counted run at a choice not final yet: why it is not
         want = lr_of.get((task, tag), math.nan)
         if rec.get("status") != "completed":
@@ -104,7 +106,7 @@ def run_ledger(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec
             row["counted"], row["lr_pending"] = True, pending.get((task, tag), "")
         rows.append(row)
     ledger = pd.DataFrame(rows, columns=["run_id", "task", "method_tag", "seed", "lr", "status", "created", "counted", "reason",
-                                         "code_versions", "lr_pending"])
+                                         "code_versions", "retrained", "lr_pending"])
     if not ledger.empty:  # one run per (task, method, seed): the latest
         counted = ledger[ledger["counted"]].sort_values("created")
         dup = counted.duplicated(["task", "method_tag", "seed"], keep="last")
@@ -161,7 +163,7 @@ def ledger_summary(ledger: pd.DataFrame, incomplete: Sequence[str] = ()) -> str:
     why = ", ".join(f"{n} {r}" for r, n in reasons.items())
     return (f"{len(ledger)} run records: {int(completed.sum())} completed ({int(ledger['counted'].sum())} counted, {len(discarded)} discarded"
             + (f": {why}" if why else "") + f"), {int((~completed).sum())} failed; {len(incomplete)} run folder(s) without a record "
-            "(running or interrupted)." + _pending_text(ledger) + _mixed_code_text(ledger))
+            "(running or interrupted)." + _pending_text(ledger) + _mixed_code_text(ledger) + _retrained_text(ledger))
 
 
 def _pending_text(ledger: pd.DataFrame) -> str:
@@ -171,6 +173,22 @@ def _pending_text(ledger: pd.DataFrame) -> str:
     cells = at[["task", "method_tag"]].drop_duplicates()
     return (f" {len(at)} counted run(s), in {len(cells)} (task, method) cell(s), are at an lr choice not final yet "
             "(marked †; no verdict rests on them).")
+
+
+def _retrained(rec: Mapping) -> str:
+    later = rec.get("test_scored_later") or {}
+    if not later.get("retrained"):
+        return ""
+    return "reproduced" if later.get("selection_score_reproduced") else "differs"
+
+
+def _retrained_text(ledger: pd.DataFrame) -> str:
+    again = ledger[ledger["counted"] & (ledger["retrained"] != "")]
+    if again.empty:
+        return ""
+    differs = int((again["retrained"] == "differs").sum())
+    return (f" {len(again)} counted run(s) were trained again to score their test sets (the tuning run's checkpoint was gone); "
+            f"{differs} of them did not reproduce the selection score their lr was chosen on (`test_scored_later` in the record).")
 
 
 def _mixed_code_text(ledger: pd.DataFrame) -> str:
