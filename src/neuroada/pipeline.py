@@ -316,9 +316,9 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
             trainer._load_best_model()
         training_loss = mean_training_loss(finished)
     else:
-        if deferred is not None:
+        if deferred is not None:  # (or a retrain like that was interrupted: it resumes)
             log.warning("run %s: the checkpoint its tuning attempt kept is gone (%s); training it again from its seed to "
-                        "score its other eval sets", rid, args.output_dir)
+                        "score its other eval sets%s", rid, args.output_dir, f", resuming at {resume}" if resume else "")
         cache.finished.forget("after")  # the model an earlier attempt scored is being trained again
         training_loss = trainer.train(resume_from_checkpoint=resume).training_loss
     resources.stop()
