@@ -88,6 +88,24 @@ def test_commonsense_label_set_limits_matches():
     assert extract_commonsense("the correct answer is answer5", ("answer1", "answer2")) is None
 
 
+def test_number_or_letter_scores_each_item_by_the_kind_of_its_gold_answer():
+    assert extract("(C) is right, so 12", "number_or_letter", "C") == "C"  # the faithful AQuA rule: first capital A-E
+    assert extract("Answer: 12 apples", "number_or_letter", "12") == 12.0  # the last number
+    assert is_correct("C", "C", "number_or_letter") and not is_correct("A", "C", "number_or_letter")
+    assert is_correct(12.0, "12", "number_or_letter") and not is_correct(13.0, "12", "number_or_letter")
+    assert extract("(C) is the answer", "number_or_letter", "C", aqua_fix=True) == "C"
+
+
+def test_a_task_with_an_unknown_eval_set_answer_type_is_refused_when_loaded():
+    from neuroada.tasks import load_task
+    from neuroada.tasks.registry import load_task_config
+
+    cfg = load_task_config("math10k_study")
+    bad = {**cfg, "train_holdout": {**cfg["train_holdout"], "answer_type": "numbers"}}
+    with pytest.raises(ValueError, match=r"train_holdout \(validation\): answer_type 'numbers' is not one of"):
+        load_task(bad, "/no/data/read/before/this/check")
+
+
 def test_unknown_answer_type():
     with pytest.raises(ValueError, match="answer_type"):
         extract("x", "regex", "1")

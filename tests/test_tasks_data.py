@@ -91,6 +91,22 @@ def test_math_study_selection_set_is_held_out_of_training_with_every_repeat_of_i
     assert {rows[r] for r in overlap["addsub"]} <= {ex.question for ex in task.train}
 
 
+def test_math_study_selection_set_scores_its_letter_items_as_aqua_and_the_rest_as_numbers(data_dir):
+    """Math10K holds AQuA's multiple-choice items among the numeric ones, so the held-out selection set mixes both:
+    each item is scored by its own kind (a numeric-only set raised on the first letter gold, at the first evaluation)."""
+    from neuroada.tasks.extraction import extract, is_correct
+
+    task = load_task({**load_task_config("math10k_study"), "max_train_samples": 800}, data_dir, run_seed=1)
+    kind = task.answer_type_for("validation")
+    held = task.eval_sets["validation"]
+    letters = [ex for ex in held if ex.answer in ("A", "B", "C", "D", "E")]
+    assert kind == "number_or_letter" and len(letters) == 15  # 15 of the 300 (quoted in conf/task/math10k_study.yaml)
+    for ex in held:  # a generation that ends on the gold answer is right; one that ends on another answer is wrong
+        assert is_correct(extract(f"so the answer is {ex.answer}", kind, ex.answer), ex.answer, kind), ex.answer
+    wrong = {ex.answer: ("E" if ex.answer != "E" else "D") if ex in letters else "123456789" for ex in held}
+    assert not any(is_correct(extract(f"so the answer is {wrong[ex.answer]}", kind, ex.answer), ex.answer, kind) for ex in held)
+
+
 def test_trained_questions_lists_eval_items_that_repeat_a_training_question_by_row_else_position():
     train = [Example(instruction="What is  2+2?"), Example(instruction="Name a colour."), Example(text_a="a film")]
     task = Task(name="t", suite="math", kind="generation", train=train, eval_sets={

@@ -1,6 +1,6 @@
 """Answer extraction from generated text, following the LLM-Adapters / NeuroAda evaluation code.
 
-Three answer types:
+Four answer types:
 
 * ``commonsense``: the gold answer is a label such as ``true``, ``solution2``, ``answer3``, ``ending1`` or
   ``option2``; its family defines the label set (true/false, solution1-2, answer1-5, ending1-4, option1-2,
@@ -18,13 +18,16 @@ Three answer types:
   ``fixed=True`` (``aqua_fix``) instead takes, in order: the letter after "answer is" (last occurrence),
   the letter after "####", a response that is only an option letter ("C", "(C)", "C."), the last
   parenthesised option "(C)"; otherwise ``None``.
+* ``number_or_letter``: a set that mixes both, item by item: ``letter`` where the gold answer is one of A-E, else
+  ``number``. Math10K holds AQuA's multiple-choice questions among the numeric ones (698 of its 9,919 items), so a
+  selection set held out of it (``train_holdout``) needs this; each item is scored as its own source set would be.
 """
 
 from __future__ import annotations
 
 import re
 
-ANSWER_TYPES = ("commonsense", "number", "letter")
+ANSWER_TYPES = ("commonsense", "number", "letter", "number_or_letter")
 NUMBER_TOLERANCE = 1e-3
 TRIGGER = "the correct answer is"
 
@@ -34,6 +37,7 @@ _ANSWER_IS = re.compile(r"(?i:answer is)\s*:?\s*\(?([A-E])(?![A-Za-z])")
 _HASHES = re.compile(r"####\s*\(?([A-E])(?![A-Za-z])")
 _LONE = re.compile(r"\(?([A-E])\)?[.:]?")
 _PAREN = re.compile(r"\(([A-E])\)")
+_GOLD_LETTER = re.compile(r"[A-E]")
 
 LABEL_SETS = {
     "true": ("true", "false"),
@@ -98,14 +102,23 @@ def parse_gold_number(gold: str) -> float:
         return float(str(gold).replace(",", ""))
     except ValueError:
         raise ValueError(
-            f"gold answer {gold!r} is not a number; letter answers (AQuA) need answer_type='letter' "
-            "(see Task.answer_type_for)"
+            f"gold answer {gold!r} is not a number; letter answers (AQuA) need answer_type='letter', and a set "
+            "mixing both answer_type='number_or_letter' (see Task.answer_type_for)"
         ) from None
+
+
+def item_answer_type(answer_type: str, gold: str) -> str:
+    """The answer type one item is scored by: ``number_or_letter`` resolves to ``letter`` for a gold answer A-E, else
+    ``number``; every other type is its own."""
+    if answer_type == "number_or_letter":
+        return "letter" if _GOLD_LETTER.fullmatch(str(gold).strip()) else "number"
+    return answer_type
 
 
 def extract(text: str, answer_type: str, gold: str, aqua_fix: bool = False,
             commonsense_rule: str = "lenient") -> str | float | None:
     """The extracted answer of one generation (``None`` when nothing could be extracted)."""
+    answer_type = item_answer_type(answer_type, gold)
     if answer_type == "commonsense":
         return extract_commonsense(text, label_set(gold), rule=commonsense_rule)
     if answer_type == "number":
@@ -118,6 +131,6 @@ def extract(text: str, answer_type: str, gold: str, aqua_fix: bool = False,
 def is_correct(extracted: str | float | None, gold: str, answer_type: str) -> bool:
     if extracted is None:
         return False
-    if answer_type == "number":
+    if item_answer_type(answer_type, gold) == "number":
         return abs(float(extracted) - parse_gold_number(gold)) <= NUMBER_TOLERANCE
     return extracted == str(gold).strip()

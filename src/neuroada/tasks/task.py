@@ -81,6 +81,11 @@ def _check(cfg: dict) -> None:
         raise ValueError(f"task {cfg['name']!r}: kind {cfg['kind']!r} not in {KINDS}")
     if cfg["kind"] == "generation" and cfg.get("answer_type") not in ANSWER_TYPES:
         raise ValueError(f"task {cfg['name']!r}: answer_type must be one of {ANSWER_TYPES}")
+    per_set = {name: (src or {}).get("answer_type") for name, src in (cfg.get("eval_sets") or {}).items()}
+    per_set[f"train_holdout ({(cfg.get('train_holdout') or {}).get('name')})"] = (cfg.get("train_holdout") or {}).get("answer_type")
+    for set_name, answer_type in per_set.items():
+        if answer_type is not None and answer_type not in ANSWER_TYPES:
+            raise ValueError(f"task {cfg['name']!r}: eval set {set_name}: answer_type {answer_type!r} is not one of {ANSWER_TYPES}")
     if cfg.get("commonsense_rule", "lenient") not in COMMONSENSE_RULES:
         raise ValueError(f"task {cfg['name']!r}: commonsense_rule must be one of {COMMONSENSE_RULES}, "
                          f"got {cfg['commonsense_rule']!r}")
@@ -148,6 +153,8 @@ def load_task(task_cfg: Mapping | DictConfig, data_dir: str | os.PathLike | None
         raise MissingDataError(f"task {name!r}: none of its eval sets is available", task=name)
     if load_train and cfg.get("train_holdout"):
         eval_sets[cfg["train_holdout"]["name"]] = held_out
+        if cfg["train_holdout"].get("answer_type"):
+            answer_types[cfg["train_holdout"]["name"]] = cfg["train_holdout"]["answer_type"]
     split_seed, selection_set = None, cfg.get("selection_set")
     if cfg.get("resplit") == "loreft":
         if len(eval_sets) != 1:
