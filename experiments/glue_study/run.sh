@@ -56,11 +56,11 @@
 # Order since session 10: NeuroAda k=20 against LoRA first, so that C1's main contrast is decided before the other
 #   seven arms are tuned: `ARMS=neuroada20,lora` widen (5 runs), widen again while a choice stays at an edge, seeds
 #   (~18 runs, ~3 h); then tune of the rest. Seeds run only at an lr inside its grid (`tuned_lr` in study_lib.sh).
-# What is left (session 21, 2026-12-07; minutes per run from the records' median `wall_time_s`, one thread beside
+# What is left (session 22, 2026-12-07; minutes per run from the records' median `wall_time_s`, one thread beside
 #   another stream: NeuroAda k=20 33 for the five tasks, k=1 35, LoRA 48, full 46, DoRA 65, SHiRA 56, head only 21):
 #   main      done in session 21: every arm has 3 seeds at an lr inside its grid (260 records)
-#   selection 3 selections x 3 seeds x ~33 min (gradient's calibration adds a little); 18 of the 45 runs in (MRPC;
-#             part of RTE and STS-B)                                                    = ~3.5 stream-h
+#   selection 35 of the 45 runs in (MRPC, STS-B, RTE complete; CoLA but gradient seed 3); left: SST-2's 9 and CoLA's
+#             one (session 22's ran 3-4 min each on CoLA, MRPC, STS-B, 12-15 on RTE)               = ~0.6 stream-h
 #   frontier  k 10, 50 x 3 seeds x ~33 min; LoRA r 4, 8, 16 x 3 seeds x ~48; k 2, 5 and r 2 tuned (3 lrs + 2
 #             seeds = 5 runs a task each, ~5 x 33 and ~5 x 48)                              = ~20 stream-h
 #   More seeds of the main arms would not decide C1 against LoRA, DoRA or SHiRA: with the differences where they are
