@@ -59,7 +59,7 @@
 # What is left (session 22, 2026-12-07; minutes per run from the records' median `wall_time_s`, one thread beside
 #   another stream: NeuroAda k=20 33 for the five tasks, k=1 35, LoRA 48, full 46, DoRA 65, SHiRA 56, head only 21):
 #   main      done in session 21: every arm has 3 seeds at an lr inside its grid (260 records)
-#   selection done in session 22: 45 of 45 runs (1.6 min each on SST-2 alone, 3-4 on CoLA, MRPC, STS-B, 12-15 on RTE)
+#   selection done in session 22: 45 of 45 runs (1.6 min each on SST-2, 3-4 on CoLA, MRPC, STS-B, 12-15 on RTE)
 #   frontier  k 10, 50 x 3 seeds x ~33 min; LoRA r 4, 8, 16 x 3 seeds x ~48; k 2, 5 and r 2 tuned (3 lrs + 2
 #             seeds = 5 runs a task each, ~5 x 33 and ~5 x 48)                              = ~20 stream-h
 #   More seeds of the main arms would not decide C1 against LoRA, DoRA or SHiRA: with the differences where they are
