@@ -64,12 +64,13 @@
 # What is left (session 22, 2026-12-07): commonsense is complete (every arm 2 seeds at a choice inside its grid; full
 #   FT's seed 2 took 60 min). Arithmetic: math-tune started with NeuroAda k=20 at 3.33e-4 (session 22; a timing run
 #   before it found the selection set's AQuA items unscorable, fixed in 3fc3fee). Measured on it, one thread beside a GLUE
-#   stream: training 50-90 s a step (50 steps), each pass over the 300 selection items ~15 min (the untrained model:
-#   ~2 s an item at 256 new tokens, batch 16): ~70 min a tuning run. Left: math-tune's 11 other runs (~13 stream-h),
+#   stream: 50 steps and the step-25 and step-50 selection passes in 69 min (50-90 s a step; a pass over the 300 items
+#   ~15 min, ~3-4 s an item), then the final pass over the selection set ~15 min more (the untrained model: ~2 s an
+#   item at 256 new tokens, batch 16): ~85-90 min a tuning run. Left: math-tune's 11 other runs (~16 stream-h),
 #   math-widen (0-4 runs), math-seeds (the 4 chosen runs retrained where their checkpoint is gone, each with its five
 #   test sets, ~1,850 items, ~1 h more: ~2 h a run; DoRA seed 1 also scores the untrained model on them, ~1 h more,
 #   ~3 h in all: longer than a working session leaves a stream, so its untrained pass needs a run of its own first):
-#   ~25-30 stream-h, one decoder stream beside the GLUE study. Commonsense at this budget separates nothing more with
+#   ~30 stream-h, one decoder stream beside the GLUE study. Commonsense at this budget separates nothing more with
 #   seeds (every arm answers near a constant; `tables/decoder_study_agreement.md`); arithmetic is where training moved
 #   accuracy in the measurement.
 set -euo pipefail
