@@ -83,13 +83,14 @@ def test_results_readme_states_what_the_committed_records_and_tables_say(study):
     """results/README.md's study section: its record count and per-commit counts are the committed records', each
     record names a clean commit, and its status table is the notebook's `tables/<study>_status.md`, row for row; the
     README's summary gives the same record count."""
-    import json
     from collections import Counter
+
+    from neuroada.analysis import load_records
 
     results = REPO / "results"
     text = (results / "README.md").read_text()
     section = text.split(STUDY_SECTIONS[study], 1)[1].split("\n## ", 1)[0]
-    records = [json.loads(p.read_text()) for p in sorted((results / "runs" / study).glob("*/record.json"))]
+    records = load_records(results / "runs" / study)
     assert records and not [r["run_id"] for r in records if r["git"].get("dirty") is not False]
     by_commit = Counter(r["git"]["commit"][:7] for r in records)
 

@@ -82,7 +82,8 @@ def _check(cfg: dict) -> None:
     if cfg["kind"] == "generation" and cfg.get("answer_type") not in ANSWER_TYPES:
         raise ValueError(f"task {cfg['name']!r}: answer_type must be one of {ANSWER_TYPES}")
     per_set = {name: (src or {}).get("answer_type") for name, src in (cfg.get("eval_sets") or {}).items()}
-    per_set[f"train_holdout ({(cfg.get('train_holdout') or {}).get('name')})"] = (cfg.get("train_holdout") or {}).get("answer_type")
+    if cfg.get("train_holdout"):
+        per_set[f"train_holdout ({cfg['train_holdout'].get('name')})"] = cfg["train_holdout"].get("answer_type")
     for set_name, answer_type in per_set.items():
         if answer_type is not None and answer_type not in ANSWER_TYPES:
             raise ValueError(f"task {cfg['name']!r}: eval set {set_name}: answer_type {answer_type!r} is not one of {ANSWER_TYPES}")
