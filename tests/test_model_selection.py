@@ -199,3 +199,51 @@ def test_eval_test_false_needs_a_selection_set_and_a_boolean(tmp_path):
     with pytest.raises(ValueError, match="eval_test='sometimes' is invalid: true or false"):
         pipeline.run(tiny_cfg(tmp_path, "logger=none", "eval_test=sometimes"))
     assert not list(tmp_path.glob("*/checkpoints"))
+
+
+@pytest.mark.integration
+def test_the_pass_after_training_takes_the_selection_set_from_the_evaluation_that_chose_the_checkpoint(tmp_path, monkeypatch):
+    """A generation selection set was decoded at the chosen checkpoint during training (minutes a pass on a decoder
+    study): the pass after training takes those scores and predictions and decodes only the other sets, also when a
+    tuning run's test sets are scored later; the record equals one whose after pass decodes it again (NeuroAda's
+    merged model answers as the unmerged one did)."""
+    from neuroada.evaluation.finished_sets import InRunScores
+    from test_pipeline import tiny_cfg
+
+    real_metrics = pipeline.generation_metrics
+
+    def scripted(evaluate_set, primary):  # step 2 scores best, so the chosen checkpoint is not the last one
+        compute = real_metrics(evaluate_set, primary)
+        return lambda model, step: {**compute(model, step), "select": {2: 0.9, 4: 0.1}[step]}
+    monkeypatch.setattr(pipeline, "generation_metrics", scripted)
+    calls = []
+    real = pipeline.evaluate_generation
+    monkeypatch.setattr(pipeline, "evaluate_generation", lambda *a, **k: calls.append(k["desc"]) or real(*a, **k))
+    more = "+task.eval_sets.more={format:synthetic,generator:addition,split:test,size:4,seed:1}"
+    args = ("logger=none", "eval_before=false", "trainer.max_steps=4", "trainer.eval_strategy=steps", "trainer.eval_steps=2",
+            "+task.selection_set=addition", "trainer.lr=5e-2", more)
+    record = pipeline.run(tiny_cfg(tmp_path / "reused", *args))
+    assert calls == ["eval step 2 addition", "eval step 4 addition", "eval after more"]
+    assert record["selection"]["best_step"] == 2 and record["train"]["steps"] == 4
+    assert record["eval_reused"] == {"after_addition": "the evaluation during training at step 2"}
+    assert record["metrics"]["addition"]["accuracy"] == pytest.approx(record["selection"]["curve"][0]["accuracy"])
+    run_dir = tmp_path / "reused" / record["run_id"]
+    predictions = (run_dir / "predictions" / "after_addition.jsonl").read_text()
+    assert predictions == (run_dir / "in_run" / "step2_addition.jsonl").read_text()
+
+    calls.clear()
+    monkeypatch.setattr(InRunScores, "take", lambda self, step, predictions: None)  # the pass decodes every set again
+    decoded = pipeline.run(tiny_cfg(tmp_path / "decoded", *args))
+    assert calls == ["eval step 2 addition", "eval step 4 addition", "eval after addition", "eval after more"]
+    assert decoded["metrics"] == record["metrics"] and decoded["eval_reused"] == {}
+    assert (tmp_path / "decoded" / decoded["run_id"] / "predictions" / "after_addition.jsonl").read_text() == predictions
+
+    monkeypatch.undo()  # a tuning run, its other sets scored later from its checkpoint
+    monkeypatch.setattr(pipeline, "generation_metrics", scripted)
+    monkeypatch.setattr(pipeline, "evaluate_generation", lambda *a, **k: calls.append(k["desc"]) or real(*a, **k))
+    calls.clear()
+    tuning = pipeline.run(tiny_cfg(tmp_path / "tuning", *args, "eval_test=false"))
+    assert calls == ["eval step 2 addition", "eval step 4 addition"] and set(tuning["metrics"]) == {"addition"}
+    calls.clear()
+    done = pipeline.run(tiny_cfg(tmp_path / "tuning", *args))
+    assert calls == ["eval after more"] and done["metrics"] == record["metrics"]

@@ -355,6 +355,23 @@ def test_main_table_and_claims(study):
     assert set(pts["size"]) == {"k=1", "k=20", "r=4", "r=match k=20"} and (pts["n_seeds"] == 3).all()
 
 
+def test_the_frontier_axis_names_parameter_counts_even_within_one_decade(study):
+    """The study's points span less than a decade (~40k-190k on GLUE): a plain log axis then shows no label at all."""
+    import matplotlib.pyplot as plt
+
+    scores = study["scores"][study["scores"]["trainable_params"] > 100_000]  # the fixture's k=1 point is a decade below
+    pts = sr.frontier_points(scores, sr.GLUE_STUDY)
+    assert len(pts) >= 2 and pts["params"].max() < 10 * pts["params"].min()
+    fig = sr.frontier_figure(scores, sr.GLUE_STUDY)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    lo, hi = ax.get_xlim()
+    shown = [t.get_text() for t in ax.get_xticklabels() if lo <= t.get_position()[0] <= hi and t.get_text()]
+    plt.close(fig)
+    assert len(shown) >= 2 and all(t[-1] in "kMB" or t[-1].isdigit() for t in shown), shown
+    assert sr.figures._param_count(45_000) == "45k" and sr.figures._param_count(1_500_000) == "1.5M"
+
+
 def test_a_choice_not_final_is_marked_and_decides_no_verdict(study):
     """LoRA's RTE choice sits at its grid's top (GLUE_EDGE): its runs still count, but its cells carry †, every run at
     its choice (and at LoRA ranks that inherit it) is flagged, and the C1 verdict against LoRA is undecided for it."""

@@ -61,18 +61,24 @@
 #             runs' five test sets (up to 400 items each, more than the two selection passes) and DoRA seed 1; a chosen
 #             run tuned in an earlier session is trained again first (its checkpoint is gone): +4 runs x ~1-2 h.
 #   ~21 stream-h for commonsense = ~10.5 h of the machine on two streams (issue 13 budgets ~14 h for both suites).
-# What is left (session 22, 2026-12-07): commonsense is complete (every arm 2 seeds at a choice inside its grid; full
-#   FT's seed 2 took 60 min). Arithmetic: math-tune started with NeuroAda k=20 at 3.33e-4 (session 22; a timing run
-#   before it found the selection set's AQuA items unscorable, fixed in 3fc3fee). Measured on it, one thread beside a GLUE
-#   stream: 50 steps and the step-25 and step-50 selection passes in 69 min (50-90 s a step; a pass over the 300 items
-#   ~15 min, ~3-4 s an item), then the final pass over the selection set ~15 min more (the untrained model: ~2 s an
-#   item at 256 new tokens, batch 16): ~85-90 min a tuning run. Left: math-tune's 11 other runs (~16 stream-h),
-#   math-widen (0-4 runs), math-seeds (the 4 chosen runs retrained where their checkpoint is gone, each with its five
-#   test sets, ~1,850 items, ~1 h more: ~2 h a run; DoRA seed 1 also scores the untrained model on them, ~1 h more,
-#   ~3 h in all: longer than a working session leaves a stream, so its untrained pass needs a run of its own first):
-#   ~30 stream-h, one decoder stream beside the GLUE study. Commonsense at this budget separates nothing more with
-#   seeds (every arm answers near a constant; `tables/decoder_study_agreement.md`); arithmetic is where training moved
-#   accuracy in the issue's measurement.
+# What is left (session 23, 2026-12-07): commonsense is complete (every arm 2 seeds at a choice inside its grid; full
+#   FT's seed 2 took 60 min). Arithmetic: math-tune has NeuroAda k=20 at 3.33e-4 (session 22) and 1e-3 (session 23).
+#   Measured on the first, one thread beside a GLUE stream: 50 steps and the step-25 and step-50 selection passes in
+#   69 min (50-90 s a step; a pass over the 300 items ~15 min, ~3-4 s an item), then the final pass over the selection
+#   set ~15 min more: ~85-90 min a tuning run. The second ran beside fresh-clone checks too and took MATH_WALL_MIN min.
+#   Since session 23 the final pass takes the selection set from the in-run evaluation of the chosen checkpoint
+#   (`InRunScores`; the same predictions for NeuroAda and full FT, rounding apart for peft's merge) instead of decoding
+#   it again: ~70-75 min a tuning run. Left: math-tune's 10 other runs (~12 stream-h), math-widen (0-4 runs),
+#   math-seeds (the 4 chosen runs retrained where their checkpoint is gone, each with its five test sets, ~1,850
+#   items, ~1 h more: ~2 h a run). A run's folder with its checkpoint can be carried to the next session's worktree
+#   (`cp -a <old worktree>/results/runs/decoder_study/<run id> <new worktree>/results/runs/decoder_study/`: the run id
+#   is the same on any commit) and its seeds job then scores the test sets without training. DoRA seed 1 also scores
+#   the untrained model on the test sets (`dora_jobs`, eval_before=true; ~1 h more, ~3 h in all: longer than a working
+#   session leaves a stream): before math-seeds queues it, the untrained pass needs a run of its own (e.g. a
+#   `method=untrained` that trains nothing, taken by `floor_records` as the floor; not built yet). ~25 stream-h in all,
+#   one decoder stream beside the GLUE study. Commonsense at this budget separates nothing more with seeds (every arm
+#   answers near a constant; `tables/decoder_study_agreement.md`); arithmetic is where training moved accuracy in the
+#   issue's measurement.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source experiments/study_lib.sh

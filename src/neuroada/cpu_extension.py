@@ -6,8 +6,11 @@ gradient; bit-identical weight swaps).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import sys
+import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +23,28 @@ FUNCTIONS = ["sddmm_csr_tiled", "swap_in", "restore", "parallel_threads"]
 _ext = None
 _error: BaseException | None = None
 _disabled = 0
+STALE_LOCK_S = 600  # a build takes 1-2 min; an older `lock` was left by a killed build, and torch waits on it for ever
+
+
+def _module_name(cap: str) -> str:
+    """One build per CPU capability and Python environment: two checkouts' venvs sharing torch's cache would
+    otherwise rebuild it in turn (their include paths differ), each rebuild a window for a kill to leave a lock."""
+    return f"neuroada_cpu_{cap}_{hashlib.sha1(sys.prefix.encode()).hexdigest()[:8]}"
+
+
+def clear_stale_lock(build_dir: str | Path, max_age_s: float = STALE_LOCK_S) -> bool:
+    """Removes the build's `lock` when it is older than `max_age_s` (its build was killed: torch's FileBaton would
+    make every later import wait on it, silently, for ever). True when one was removed."""
+    lock = Path(build_dir) / "lock"
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    if age <= max_age_s:
+        return False
+    warnings.warn(f"removing {lock}, left {age / 60:.0f} min ago by a build of NeuroAda's CPU kernels that did not finish")
+    lock.unlink(missing_ok=True)
+    return True
 
 
 def _cpu_flags() -> tuple[str, list[str]]:
@@ -51,11 +76,13 @@ def load():
         return None
     if _ext is None and _error is None:
         try:
-            from torch.utils.cpp_extension import load_inline
+            from torch.utils.cpp_extension import _get_build_directory, load_inline
 
             _ninja_on_path()
             cap, flags = _cpu_flags()
-            _ext = load_inline(f"neuroada_cpu_{cap}", cpp_sources=SOURCE.read_text(), functions=FUNCTIONS,
+            name = _module_name(cap)
+            clear_stale_lock(_get_build_directory(name, verbose=False))
+            _ext = load_inline(name, cpp_sources=SOURCE.read_text(), functions=FUNCTIONS,
                                extra_cflags=flags, extra_ldflags=["-fopenmp"], verbose=False)
         except Exception as exc:  # no compiler, no ninja, ...
             _error = exc

@@ -15,7 +15,7 @@ from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding, set_se
 
 from .evaluation import evaluate_classification, evaluate_generation
 from .attempts import AttemptClock, TickOnSave
-from .evaluation.finished_sets import EvalCache, FinishedSets, SharedScores
+from .evaluation.finished_sets import EvalCache, FinishedSets, InRunScores, SharedScores
 from .memory import tracked_training_memory
 from .methods import prepare_method
 from . import run_guard
@@ -29,7 +29,7 @@ from .tasks.datasets import tokenize_for_causal_lm, tokenize_for_classification
 from .training import (KillAtStep, NeuroAdaTrainer, PatternConsistencyCheck, ResourceMonitor, StopAtCheckpoint, StopRequested,
                        stop_requested, training_arguments)
 from .training.args import eval_strategy
-from .training.checkpoints import finished_training, last_complete_checkpoint, mean_training_loss
+from .training.checkpoints import checkpoint_step, finished_training, last_complete_checkpoint, mean_training_loss
 from .training.selection import classification_metrics, generation_metrics, selection_record
 
 log = logging.getLogger(__name__)
@@ -135,18 +135,38 @@ def _train_features(task: Task, tokenizer, max_length: int) -> list[dict]:
     return feats
 
 
-def _selection(task: Task, tokenizer, cfg: dict) -> dict:
+def _selection(task: Task, tokenizer, cfg: dict, in_run: InRunScores | None) -> dict:
     """What the Trainer needs to evaluate the selection set during training: classification goes through its
-    own loop with the task's metric; generation through greedy decoding and the task's extraction."""
+    own loop with the task's metric; generation through greedy decoding and the task's extraction, each
+    evaluation kept in `in_run` for the pass after training."""
     examples = task.eval_sets[task.selection_set]
     if task.kind != "generation":
         return {"eval_dataset": tokenize_for_classification(examples, tokenizer, cfg["trainer"]["max_length"]),
                 "compute_metrics": classification_metrics(task.name, task.num_labels, task.primary_metric)}
-    score = lambda model: evaluate_generation(  # noqa: E731
-        model, tokenizer, examples, task.answer_type_for(task.selection_set), task.max_new_tokens, batch_size=cfg["eval_batch_size"],
-        aqua_fix=task.aqua_fix, prompt_template=task.prompt_template, max_prompt_length=cfg["trainer"]["max_length"],
-        commonsense_rule=task.commonsense_rule)
+
+    def score(model, step: int):
+        result = evaluate_generation(
+            model, tokenizer, examples, task.answer_type_for(task.selection_set), task.max_new_tokens, batch_size=cfg["eval_batch_size"],
+            aqua_fix=task.aqua_fix, prompt_template=task.prompt_template, max_prompt_length=cfg["trainer"]["max_length"],
+            commonsense_rule=task.commonsense_rule, desc=f"eval step {step} {task.selection_set}")
+        if in_run is not None:
+            in_run.save(step, result)
+        return result
     return {"eval_dataset": examples, "selection_fn": generation_metrics(score, task.primary_metric)}
+
+
+def _after_pass(model, tokenizer, task: Task, cfg: dict, run_dir: Path, scored: dict, cache: EvalCache, set_scored,
+                in_run: InRunScores | None, best_step: int | None) -> dict[str, dict]:
+    """The pass after training; the selection set's scores come from the evaluation that chose the checkpoint when
+    it was kept (`in_run`), the other sets are scored."""
+    taken = None
+    if in_run is not None and best_step is not None and task.selection_set in task.eval_sets:
+        taken = in_run.take(best_step, _predictions_path(run_dir, "after", task.selection_set, cfg))
+    if taken is None:
+        return evaluate(model, tokenizer, task, cfg, run_dir, "after", scored, cache, set_scored)
+    rest = dataclasses.replace(task, eval_sets={k: v for k, v in task.eval_sets.items() if k != task.selection_set})
+    after = evaluate(model, tokenizer, rest, cfg, run_dir, "after", scored, cache, set_scored)
+    return {name: taken if name == task.selection_set else after[name] for name in task.eval_sets}
 
 
 def _collator(task: Task, tokenizer):
@@ -294,6 +314,8 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     args = training_arguments(cfg["trainer"], str(run_dir / "checkpoints"), seed=cfg["seed"], report_to=report_to, run_name=rid,
                               use_cpu=device.type == "cpu", evaluation=evaluation, eval_batch_size=cfg["eval_batch_size"])
     selecting = evaluation != "no"
+    in_run = (InRunScores(run_dir, cache, task.selection_set, task.eval_sets[task.selection_set], git.get("commit"),
+                          compact=cfg.get("predictions") == "compact") if selecting and task.kind == "generation" else None)
     callbacks = [*prepared.callbacks, TickOnSave(clock), StopAtCheckpoint(cfg["output_root"]),
                  *([PatternConsistencyCheck()] if prepared.name == "neuroada" else [])]
     if (cfg.get("debug") or {}).get("kill_at_step"):
@@ -301,7 +323,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     trainer = NeuroAdaTrainer(
         model=prepared.model, args=args, train_dataset=features, data_collator=collate, callbacks=callbacks,
         no_decay=prepared.no_decay, lean_checkpoints=prepared.name in ("neuroada", "head_only"), resources=resources,
-        **_selection(task, tokenizer, cfg) if selecting else {},
+        **_selection(task, tokenizer, cfg, in_run) if selecting else {},
     )
     resume = last_complete_checkpoint(args.output_dir) if cfg["resume"] else None
     if resume:
@@ -332,7 +354,8 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     best = trainer.state.best_model_checkpoint if args.load_best_model_at_end else None
     scored = {"step": trainer.state.global_step, "checkpoint": Path(best).name if best else None,
               "merged": model is not prepared.model, "commit": git.get("commit")}
-    after = evaluate(model, tokenizer, scored_task, cfg, run_dir, "after", scored, cache, set_scored)
+    after = _after_pass(model, tokenizer, scored_task, cfg, run_dir, scored, cache, set_scored, in_run,
+                        checkpoint_step(best) if best else None)
 
     tokens = trainer.state.num_input_tokens_seen or 0
     summary = {**_flat_metrics("after", after), **(_flat_metrics("before", before) if before else {}),

@@ -6,7 +6,8 @@ set's predictions file) with its metrics and a key: a digest of the items, the e
 out (eval batch size, predictions format), and for the `after` pass which trained model was scored (step and
 chosen checkpoint). A relaunch reuses an entry only when the key matches and the predictions file is there.
 `SharedScores` does the same across the runs of a sweep for the untrained model; `EvalCache` is the one place a
-run asks both.
+run asks both. `InRunScores` keeps the selection set's scores from the evaluations during training, so that the
+pass after training takes the chosen checkpoint's instead of decoding the set again.
 """
 
 from __future__ import annotations
@@ -158,3 +159,47 @@ class EvalCache:
             self.finished.save(tag, set_name, key, metrics)
         if self.shared is not None and tag == "before":
             self.shared.publish(set_name, key, metrics, predictions)
+
+
+class InRunScores:
+    """A generation task's selection set as the Trainer's evaluations scored it during training, one entry per step.
+
+    The chosen checkpoint was scored when it was trained (that score chose it); decoding the set once more after
+    training would give the same answers (NeuroAda's and full fine-tuning's weights are the same merged or not; a
+    peft adapter's differ by rounding) at the cost of a whole pass (an arithmetic selection set: ~15 min on a CPU).
+    Each evaluation writes `in_run/step<N>_<set>.jsonl[.gz]` and its `eval_done/` entry, keyed by the items, the eval
+    settings, the step and the commit; `take` gives the after pass a step's scores and predictions, or None.
+    """
+
+    DIR = "in_run"  # not `predictions/`: only the chosen step's file becomes the run's after_<set> predictions
+
+    def __init__(self, run_dir: Path, cache: EvalCache, set_name: str, examples: Sequence[Example], commit: str | None,
+                 compact: bool):
+        self.run_dir, self.cache, self.set_name, self.examples = Path(run_dir), cache, set_name, examples
+        self.commit, self.compact = commit, compact
+
+    def _tag(self, step: int) -> str:
+        return f"in_run_step{step}"
+
+    def _key(self, step: int) -> dict[str, Any]:
+        return self.cache.key(self.examples, {"pass": "in-run", "step": step, "commit": self.commit})
+
+    def _path(self, step: int) -> Path:
+        return self.run_dir / self.DIR / f"step{step}_{self.set_name}.jsonl{'.gz' if self.compact else ''}"
+
+    def save(self, step: int, result) -> None:
+        """After the Trainer's evaluation at `step`: its predictions, then the entry naming them (atomically each)."""
+        result.save_predictions(self._path(step), compact=self.compact)
+        self.cache.finished.save(self._tag(step), self.set_name, self._key(step), result.metrics)
+
+    def take(self, step: int, predictions: Path) -> dict | None:
+        """The metrics of the evaluation at `step` (this attempt's or an earlier one's on the same commit), its
+        predictions copied to `predictions`; None when that step was not scored under this key."""
+        metrics = self.cache.finished.metrics(self._tag(step), self.set_name, self._key(step), self._path(step))
+        if metrics is None:
+            return None
+        atomic_copy(self._path(step), predictions)
+        self.cache.reused[f"after_{self.set_name}"] = f"the evaluation during training at step {step}"
+        log.info("after %s: the chosen checkpoint (step %d) was scored during training; not scored again (predictions: %s)",
+                 self.set_name, step, predictions)
+        return metrics

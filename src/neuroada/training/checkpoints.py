@@ -29,6 +29,12 @@ def _problem(checkpoint: Path) -> str | None:
     return None
 
 
+def checkpoint_step(checkpoint: str | Path | None) -> int | None:
+    """The step of a Trainer checkpoint folder (`.../checkpoint-<step>`), or None."""
+    match = re.search(r"checkpoint-(\d+)$", str(checkpoint or ""))
+    return int(match.group(1)) if match else None
+
+
 def last_complete_checkpoint(output_dir: str | Path) -> str | None:
     """The newest checkpoint that is complete; newer incomplete ones (a kill during a save) are skipped
     with a warning that names them."""

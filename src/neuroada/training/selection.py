@@ -4,7 +4,6 @@ This module gives the Trainer that metric and turns its state into the record's 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 
 import numpy as np
@@ -12,6 +11,7 @@ from transformers import EvalPrediction
 
 from ..tasks.metrics import glue_metrics
 from .args import SELECT_KEY
+from .checkpoints import checkpoint_step
 
 
 def classification_metrics(task_name: str, num_labels: int, primary: str) -> Callable[[EvalPrediction], dict]:
@@ -35,17 +35,15 @@ def selection_record(state, primary: str, selection_set: str, strategy: str) -> 
     key = f"eval_{primary}"
     curve = [{"step": e["step"], "epoch": e.get("epoch"), primary: e.get(key), "loss": e.get("eval_loss")}
              for e in state.log_history if key in e]
-    best = state.best_model_checkpoint
-    match = re.search(r"checkpoint-(\d+)$", str(best or ""))
     return {"set": selection_set, "metric": primary, "strategy": strategy, "curve": curve,
-            "best_step": int(match.group(1)) if match else None,
+            "best_step": checkpoint_step(state.best_model_checkpoint),
             "best_score": state.best_metric, "last_step": state.global_step}
 
 
 def generation_metrics(evaluate_set: Callable, primary: str = "accuracy") -> Callable:
-    """selection_fn for the Trainer: `evaluate_set(model)` -> EvalResult of the selection set; adds `select`."""
-    def compute(model) -> dict:
-        metrics = {k: v for k, v in evaluate_set(model).metrics.items() if isinstance(v, (int, float))}
+    """selection_fn for the Trainer: `evaluate_set(model, step)` -> EvalResult of the selection set; adds `select`."""
+    def compute(model, step: int) -> dict:
+        metrics = {k: v for k, v in evaluate_set(model, step).metrics.items() if isinstance(v, (int, float))}
         value = metrics.get(primary, math.nan)
         metrics[SELECT_KEY] = value if math.isfinite(value) else -1.0
         return metrics

@@ -25,7 +25,7 @@ class NeuroAdaTrainer(Trainer):
 
     def __init__(self, *args, no_decay=(), lean_checkpoints=False, resources=None, selection_fn=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.selection_fn = selection_fn  # model -> metrics; replaces the Trainer's loss/logits loop (generation tasks)
+        self.selection_fn = selection_fn  # (model, step) -> metrics; replaces the Trainer's loss/logits loop (generation tasks)
         self.no_decay = set(no_decay)
         self.lean_checkpoints = lean_checkpoints
         self.resources = resources
@@ -78,7 +78,7 @@ class NeuroAdaTrainer(Trainer):
         if self.selection_fn is None:
             return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
         model = self.accelerator.unwrap_model(self.model)
-        metrics = {f"{metric_key_prefix}_{k}": v for k, v in self.selection_fn(model).items()}
+        metrics = {f"{metric_key_prefix}_{k}": v for k, v in self.selection_fn(model, self.state.global_step).items()}
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics

@@ -24,7 +24,7 @@ Modules: `spec` (StudySpec, the studies), `ledger` (steps 1 and 2), `scores` (th
 """
 from ._format import MISSING, NOT_RUN, fmt_lr
 from .files import write_intervals_and_claims, write_table
-from .figures import frontier_points, plot_curves, plot_frontier
+from .figures import frontier_figure, frontier_points, plot_curves, plot_frontier
 from .intervals import IntervalRow, claim_sentences, interval_rows, intervals_frame, intervals_note
 from .ledger import StudyRuns, chosen_lrs, incomplete_runs, ledger_summary, load_study, open_study, pending_choices, run_ledger
 from .scores import HIDDEN_SIZE, floor_records, head_params, method_rows, scores_frame, suite_averages
@@ -34,6 +34,6 @@ from .spec import (ARITHMETIC_SETS, COMMONSENSE_SETS, DECODER_STUDY, DORA, GLUE_
 from .tables import LR_NOTE, MAIN_NOTE, PENDING_NOTE, TRACKED, display_method_rows, lr_table, main_table, paper_table, selection_table, tracked_memory
 
 __all__ = ["Comparison", "GLUE_STUDY", "IntervalRow", "StudySpec", "chosen_lrs", "claim_sentences", "display_method_rows", "fmt_lr",
-           "frontier_points", "head_params", "incomplete_runs", "interval_rows", "intervals_frame", "ledger_summary", "lr_table",
+           "frontier_figure", "frontier_points", "head_params", "incomplete_runs", "interval_rows", "intervals_frame", "ledger_summary", "lr_table",
            "main_table", "method_rows", "pending_choices", "plot_curves", "plot_frontier", "run_ledger", "scores_frame", "selection_table", "status_note", "status_table",
            "suite_averages", "write_intervals_and_claims", "write_table"]

@@ -75,15 +75,28 @@ def frontier_points(scores: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["family", "size", "method_tag", "params", "mean", "std", "n_seeds"])
 
 
+def _param_count(x: float, _pos=None) -> str:
+    """A tick label for a parameter count: 40k, 200k, 1.5M."""
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if x >= div:
+            return f"{x / div:.3g}{unit}"
+    return f"{x:.3g}"
+
+
 def plot_frontier(scores: pd.DataFrame, spec: StudySpec, path: str | Path) -> Path:
     """Suite average vs trainable parameters (log x), one line per family (NeuroAda k, LoRA r), error bars = std
     over seeds; the reference methods (head only, full FT) as horizontal lines."""
+    from ..plots import _save
+
+    return _save(frontier_figure(scores, spec), path)
+
+
+def frontier_figure(scores: pd.DataFrame, spec: StudySpec):
+    """`plot_frontier`'s figure, not saved."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from ..plots import _save
 
     pts = frontier_points(scores, spec)
     pts = pts[pts["n_seeds"] > 0]
@@ -101,9 +114,11 @@ def plot_frontier(scores: pd.DataFrame, spec: StudySpec, path: str | Path) -> Pa
         if len(a):
             ax.axhline(a.mean(), color="#6C757D", ls=ls, label=f"{method_label(tag)} ({a.mean():.1f})")
     if len(pts):
-        from matplotlib.ticker import NullFormatter
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-        ax.set_xscale("log")
+        ax.set_xscale("log")  # ticks at 1, 2, 5 x 10^n: the points often span less than one decade
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(_param_count))
         ax.xaxis.set_minor_formatter(NullFormatter())
     else:
         ax.text(0.5, 0.5, NOT_RUN, ha="center", va="center", transform=ax.transAxes)
@@ -114,4 +129,4 @@ def plot_frontier(scores: pd.DataFrame, spec: StudySpec, path: str | Path) -> Pa
     ax.grid(alpha=0.3, which="both")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8, loc="lower right")
-    return _save(fig, path)
+    return fig
