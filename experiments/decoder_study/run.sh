@@ -65,7 +65,7 @@
 #   FT's seed 2 took 60 min). Arithmetic: math-tune has NeuroAda k=20 at 3.33e-4 (session 22) and 1e-3 (session 23).
 #   Measured on the first, one thread beside a GLUE stream: 50 steps and the step-25 and step-50 selection passes in
 #   69 min (50-90 s a step; a pass over the 300 items ~15 min, ~3-4 s an item), then the final pass over the selection
-#   set ~15 min more: ~85-90 min a tuning run. The second ran beside fresh-clone checks too and took MATH_WALL_MIN min.
+#   set ~15 min more: ~85-90 min a tuning run. The second ran beside fresh-clone checks too and took 144 min.
 #   Since session 23 the final pass takes the selection set from the in-run evaluation of the chosen checkpoint
 #   (`InRunScores`; the same predictions for NeuroAda and full FT, rounding apart for peft's merge) instead of decoding
 #   it again: ~70-75 min a tuning run. Left: math-tune's 10 other runs (~12 stream-h), math-widen (0-4 runs),
