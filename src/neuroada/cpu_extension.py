@@ -23,7 +23,7 @@ FUNCTIONS = ["sddmm_csr_tiled", "swap_in", "restore", "parallel_threads"]
 _ext = None
 _error: BaseException | None = None
 _disabled = 0
-STALE_LOCK_S = 600  # a build takes 1-2 min; an older `lock` was left by a killed build, and torch waits on it for ever
+STALE_LOCK_S = 600  # a build takes 1-3 min; an older `lock` was left by a killed build, and torch waits on it for ever
 
 
 def _module_name(cap: str) -> str:

@@ -355,7 +355,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     scored = {"step": trainer.state.global_step, "checkpoint": Path(best).name if best else None,
               "merged": model is not prepared.model, "commit": git.get("commit")}
     after = _after_pass(model, tokenizer, scored_task, cfg, run_dir, scored, cache, set_scored, in_run,
-                        checkpoint_step(best) if best else None)
+                        checkpoint_step(best))
 
     tokens = trainer.state.num_input_tokens_seen or 0
     summary = {**_flat_metrics("after", after), **(_flat_metrics("before", before) if before else {}),
