@@ -32,7 +32,8 @@
 # - `figures/decoder_study_frontier.png` and `figures/decoder_study_curves.png`.
 #
 # The untrained model (the floor of C3) is scored once, before training, by the first DoRA run
-# (`eval_before=true`); it stands for every seed. The rules are those of the GLUE study
+# (`eval_before=true`), or by a run of its own that trains nothing (`method=untrained`) where there is one; it
+# stands for every seed. The rules are those of the GLUE study
 # (`neuroada.analysis.study_report`, `neuroada.analysis.stats`), with `study_report.DECODER_STUDY` as the spec.
 #
 # Roots: `NEUROADA_RESULTS` (default: the repository's `results/`), or `NEUROADA_RUNS`, `NEUROADA_REFERENCE`,
@@ -60,7 +61,7 @@ paths, runs = sr.open_study(spec)
 records, chosen, summary, counted, pending = runs.records, runs.chosen, runs.summary, runs.counted, runs.pending
 print(summary)
 print("lr choices not final yet:", pending or "none")
-floor = sr.floor_records(counted, spec)
+floor = sr.floor_records(records, spec)
 print("untrained model scored by:", floor[0]["run_id"] if floor else "no run yet")
 scores = sr.scores_frame(counted + floor)
 heads = sr.head_params(scores)

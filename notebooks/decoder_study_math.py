@@ -32,7 +32,8 @@
 # - `figures/decoder_study_math_frontier.png` and `figures/decoder_study_math_curves.png`.
 #
 # The rules are the commonsense notebook's (`study_report.MATH_STUDY`: the decoder study's spec on `math10k`, one
-# seed). The untrained model is scored once, before training, by the first DoRA run (`eval_before=true`).
+# seed). The untrained model is scored once, by a run of its own that trains nothing (`method=untrained`, the
+# launcher's `math-floor` phase); it stands for every seed.
 #
 # Roots: `NEUROADA_RESULTS` (default: the repository's `results/`), or `NEUROADA_RUNS`, `NEUROADA_REFERENCE`,
 # `NEUROADA_TABLES`, `NEUROADA_FIGURES`.
@@ -60,7 +61,7 @@ paths, runs = sr.open_study(spec)
 records, chosen, summary, counted, pending = runs.records, runs.chosen, runs.summary, runs.counted, runs.pending
 print(summary)
 print("lr choices not final yet:", pending or "none")
-floor = sr.floor_records(counted, spec)
+floor = sr.floor_records(records, spec)
 print("untrained model scored by:", floor[0]["run_id"] if floor else "no run yet")
 
 # %% [markdown]

@@ -46,7 +46,7 @@ def test_every_model_task_method_combination_resolves(hydra_conf):
                 cfg.model, cfg.task, cfg.method = model_node, task_node, method_node
                 resolved = OmegaConf.to_container(cfg, resolve=True)
                 assert (resolved["model"]["name"], resolved["task"]["name"], resolved["method"]["name"]) == (model, task.removesuffix("_study"), method)
-                if method not in ("full", "head_only"):
+                if method not in ("full", "head_only", "untrained"):
                     assert resolved["method"]["target_modules"], (model, method)
                 count += 1
     assert count == len(options("model")) * len(options("task")) * len(options("method"))
@@ -159,26 +159,32 @@ def test_decoder_study_commonsense_trains_a_full_epoch_of_at_least_100_steps(hyd
     assert math.ceil(len(features) / cfg.trainer.batch_size) * cfg.trainer.epochs == 100 and cfg.trainer.max_steps == -1
 
 
-def test_decoder_seed_phase_runs_dora_at_loras_choice_and_scores_the_untrained_model_once(hydra_conf, tmp_path):
-    """cs-seeds: DoRA at LoRA's chosen lr, its first seed with eval_before=true (the floor of C3), the others
-    without; every other tuned method at its own choice. The jobs compose."""
+def _decoder_jobs(tmp_path, task: str, phase: str) -> list[list[str]]:
+    """The decoder launcher's DRY_RUN commands for `phase`, over tuning records that put every arm's choice inside its grid."""
     import json
     import os
     import shlex
     import subprocess
 
     repo = Path(__file__).resolve().parents[1]
-    grids = {"neuroada-k20": (1e-3, 3e-3, 1e-2), "neuroada-k1": (3e-3, 1e-2, 3e-2), "lora-rmatchk20": (3e-4, 1e-3, 3e-3), "full": (1e-5, 3e-5, 1e-4)}  # each chosen inside its grid
+    grids = {"neuroada-k20": (1e-3, 3e-3, 1e-2), "neuroada-k1": (3e-3, 1e-2, 3e-2), "lora-rmatchk20": (3e-4, 1e-3, 3e-3), "full": (1e-5, 3e-5, 1e-4)}
+    tmp_path.mkdir(exist_ok=True)
     for tag, grid in grids.items():
         for i, lr in enumerate(grid):
             d = tmp_path / f"{tag}_{i}"
             d.mkdir()
             (d / "record.json").write_text(json.dumps({
-                "run_id": d.name, "status": "completed", "seed": 1, "task": "commonsense15k", "method_tag": tag, "primary_metric": "accuracy",
+                "run_id": d.name, "status": "completed", "seed": 1, "task": task, "method_tag": tag, "primary_metric": "accuracy",
                 "config": {"trainer": {"lr": lr}}, "metrics": {"validation": {"accuracy": 0.5 + 0.1 * (i == 1)}}}))
     env = {"DRY_RUN": "1", "PATH": os.environ["PATH"], "OUT": str(tmp_path), "PY": str(Path(os.sys.executable))}
-    out = subprocess.run(["bash", "experiments/decoder_study/run.sh", "cs-seeds"], cwd=repo, env=env, capture_output=True, text=True, check=True)
-    cmds = [shlex.split(line.split(" -m ", 1)[1]) for line in out.stdout.splitlines() if " src/run.py -m " in line]
+    out = subprocess.run(["bash", "experiments/decoder_study/run.sh", phase], cwd=repo, env=env, capture_output=True, text=True, check=True)
+    return [shlex.split(line.split(" -m ", 1)[1]) for line in out.stdout.splitlines() if " src/run.py -m " in line]
+
+
+def test_decoder_seed_phase_runs_dora_at_loras_choice_and_scores_the_untrained_model_once(hydra_conf, tmp_path):
+    """cs-seeds: DoRA at LoRA's chosen lr, its first seed with eval_before=true (the floor of C3), the others
+    without; every other tuned method at its own choice. The jobs compose."""
+    cmds = _decoder_jobs(tmp_path, "commonsense15k", "cs-seeds")
     dora = [c for c in cmds if "method=dora" in c]
     assert [next(o for o in c if o.startswith("seed=")) for c in dora] == ["seed=1", "seed=2"]
     assert all("trainer.lr=0.001" in c for c in dora)
@@ -189,3 +195,14 @@ def test_decoder_seed_phase_runs_dora_at_loras_choice_and_scores_the_untrained_m
     for cmd in cmds:
         cfg = compose("config", overrides=[o if "," not in o else o.split(",")[0] for o in cmd])
         assert cfg.eval_before == ("eval_before=true" in cmd)
+
+
+def test_decoder_arithmetic_floor_is_a_run_of_its_own_and_doras_seed_scores_no_before_pass(hydra_conf, tmp_path):
+    """math-seeds: DoRA seed 1 at LoRA's choice without eval_before (that pass would make it ~3 h); math-floor: one
+    method=untrained run on the arithmetic protocol that scores every set (eval_test true) and trains nothing."""
+    dora = [c for c in _decoder_jobs(tmp_path / "seeds", "math10k", "math-seeds") if "method=dora" in c]
+    assert len(dora) == 1 and "seed=1" in dora[0] and "trainer.lr=0.001" in dora[0] and "eval_before=false" in dora[0]
+    (floor,) = _decoder_jobs(tmp_path / "floor", "math10k", "math-floor")
+    cfg = compose("config", overrides=floor)
+    assert cfg.method.name == "untrained" and cfg.task.selection_set == "validation" and cfg.eval_test and cfg.seed == 1
+    assert cfg.task.max_eval_samples == 400 and cfg.task.max_new_tokens == 256 and not cfg.eval_before

@@ -1,5 +1,5 @@
 """The decoder study's report (study_report.DECODER_STUDY, MATH_STUDY) on its synthetic fixture: DoRA at LoRA's
-choice, the untrained floor from the one run that evaluated before training, no C2, the reported rows beside ours;
+choice, the untrained floor from a method=untrained run or else the one run that evaluated before training, no C2, the reported rows beside ours;
 arithmetic scored on every test item and on the items not trained on."""
 import sys
 from pathlib import Path
@@ -11,7 +11,7 @@ from neuroada.analysis import stats
 from neuroada.analysis import study_report as sr
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-from fixture_results import DECODER_ITEMS, DECODER_UNTRAINED_SKILL, MATH_TRAINED, make_decoder_study_fixture  # noqa: E402
+from fixture_results import DECODER_ITEMS, DECODER_UNTRAINED_SKILL, MATH_TRAINED, make_decoder_study_fixture, untrained_record  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = sr.DECODER_STUDY
@@ -48,6 +48,16 @@ def test_untrained_floor_comes_from_the_before_pass_at_every_seed(study):
     assert [i.score() for i in items.values()] == pytest.approx([DECODER_UNTRAINED_SKILL] * len(items), abs=1 / DECODER_ITEMS)
     assert stats.collect_items(floor, phase="after")[(sr.UNTRAINED, 1, SPEC.columns[0])].score() != pytest.approx(DECODER_UNTRAINED_SKILL, abs=1 / DECODER_ITEMS)
     assert sr.floor_records([r for r in counted if not r.get("metrics_before")], SPEC) == []
+
+
+def test_a_method_untrained_run_is_the_floor_before_any_before_pass(study):
+    """Where a study has both, the run of its own (its after pass) is the floor, not a trained run's before pass."""
+    _, _, counted = study
+    own, _ = untrained_record(arithmetic=False)
+    floor = sr.floor_records([*counted, own], SPEC)
+    assert [f["seed"] for f in floor] == list(SPEC.seeds) and {f["run_id"] for f in floor} == {own["run_id"]}
+    assert all(f["scored_phase"] == "after" and f["metrics"] == own["metrics"] for f in floor)
+    assert sr.floor_records([{**own, "status": "failed"}, *counted], SPEC)[0]["scored_phase"] == "before"
 
 
 def test_claims_are_c1_and_c3_only_and_c3_uses_the_untrained_floor(study):
@@ -107,8 +117,15 @@ def test_math_study_counts_only_the_arithmetic_runs_of_the_shared_folder(math_st
     assert sorted(r["method_tag"] for r in counted) == sorted(t for t in MATH.main if t != sr.UNTRAINED and t != "masked-k20")
     commonsense = ledger[ledger["task"] == "commonsense15k"]
     assert len(commonsense) and (commonsense["reason"] == "of another task (commonsense15k)").all()
-    floor = sr.floor_records(counted, MATH)
+    floor = sr.floor_records(records, MATH)
     assert [f["seed"] for f in floor] == [1] and floor[0]["task"] == "math10k"
+    # the arithmetic floor is a method=untrained run: no lr to choose, not counted, marked as the floor
+    assert floor[0]["method"] == "untrained" and floor[0]["scored_phase"] == "after" and not floor[0]["metrics_before"]
+    (row,) = ledger[ledger["method_tag"] == sr.UNTRAINED].itertuples()
+    assert row.floor and not row.counted and row.task == "math10k"
+    assert sr.UNTRAINED not in set(sr.chosen_lrs(records, MATH)["method_tag"])
+    summary = sr.ledger_summary(ledger)
+    assert "1 of the untrained model (the floor row)" in summary and "discarded: 1 the untrained" not in summary
 
 
 def _accuracy_without(record, eval_set, phase, dropped):
@@ -118,8 +135,8 @@ def _accuracy_without(record, eval_set, phase, dropped):
 
 
 def test_scores_without_trained_items_are_rescored_from_the_predictions(math_study):
-    _, _, counted = math_study
-    floor = sr.floor_records(counted, MATH)
+    records, _, counted = math_study
+    floor = sr.floor_records(records, MATH)
     every = sr.scores_frame(counted + floor)
     unseen = sr.scores_frame(counted + floor, drop_trained=True)
     k20 = next(r for r in counted if r["method_tag"] == sr.K20)
@@ -127,7 +144,7 @@ def test_scores_without_trained_items_are_rescored_from_the_predictions(math_stu
         cell = lambda frame, tag: frame.loc[(frame["method_tag"] == tag) & (frame["benchmark"] == name), "score"].item()  # noqa: E731
         assert cell(unseen, sr.K20) == pytest.approx(_accuracy_without(k20, name, "after", set(keys)))
         assert cell(unseen, sr.K20) < cell(every, sr.K20)  # the fixture's runs recall every trained question
-        assert cell(unseen, sr.UNTRAINED) == pytest.approx(_accuracy_without(floor[0], name, "before", set(keys)))
+        assert cell(unseen, sr.UNTRAINED) == pytest.approx(_accuracy_without(floor[0], name, floor[0]["scored_phase"], set(keys)))
     untouched = [b for b in MATH.columns if b not in MATH_TRAINED]
     pick = lambda frame: frame[frame["benchmark"].isin(untouched)].sort_values(["method_tag", "benchmark"])["score"].tolist()  # noqa: E731
     assert pick(unseen) == pick(every)

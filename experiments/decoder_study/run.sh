@@ -3,6 +3,7 @@
 # (masked k=20 if the budget allows), on commonsense first and arithmetic second, tuned and seeded.
 #
 #   bash experiments/decoder_study/run.sh PHASE     PHASE: cs-tune | cs-widen | cs-seeds | math-tune | math-widen | math-seeds
+#                                                    | math-floor (the untrained model on the arithmetic sets, once)
 #   bash experiments/decoder_study/run.sh cs-grids   print each arm's record tag and lr grid (math-grids: arithmetic's)
 #   STREAM=0 NSTREAMS=2 bash experiments/decoder_study/run.sh cs-tune &  (and STREAM=1; one thread each)
 #   STREAM=any bash experiments/decoder_study/run.sh cs-tune &           takes every job no other stream holds
@@ -72,10 +73,11 @@
 #   math-seeds (the 4 chosen runs retrained where their checkpoint is gone, each with its five test sets, ~1,850
 #   items, ~1 h more: ~2 h a run). A run's folder with its checkpoint can be carried to the next session's worktree
 #   (`cp -a <old worktree>/results/runs/decoder_study/<run id> <new worktree>/results/runs/decoder_study/`: the run id
-#   is the same on any commit) and its seeds job then scores the test sets without training. DoRA seed 1 also scores
-#   the untrained model on the test sets (`dora_jobs`, eval_before=true; ~1 h more, ~3 h in all: longer than a working
-#   session leaves a stream): before math-seeds queues it, the untrained pass needs a run of its own (e.g. a
-#   `method=untrained` that trains nothing, taken by `floor_records` as the floor; not built yet). ~25 stream-h in all,
+#   is the same on any commit) and its seeds job then scores the test sets without training. The untrained model's
+#   arithmetic scores (the floor of C3) come from `math-floor` (session 24: method=untrained trains nothing and scores
+#   the selection set and the five test sets once, ~2,150 items; it needs little memory and can run beside a training
+#   run), not from DoRA's seed-1 run, which on commonsense scored it in its before pass but here would then take ~3 h,
+#   longer than a working session leaves a stream. ~25 stream-h in all,
 #   one decoder stream beside the GLUE study. Commonsense at this budget separates nothing more with seeds (every arm
 #   answers near a constant; `tables/decoder_study_agreement.md`); arithmetic is where training moved accuracy in the
 #   issue's measurement.
@@ -107,18 +109,24 @@ TASK_CONFIG=([commonsense15k]=commonsense15k_study [math10k]=math10k_study)
 EXTRA_ARMS=dora  # DoRA is queued by dora_jobs, at LoRA's lr; ARMS may name it
 DORA="method=dora ++method.r=match ++method.k_match=20"
 
-# DoRA at LoRA's chosen lr (said in the results). Its first seed also evaluates before training
-# (eval_before=true): every adapter starts as the untrained model, so that pass scores the floor of C3
-# (`untrained` in the tables) on the same test items, once; greedy decoding makes it the same for every seed.
+# DoRA at LoRA's chosen lr (said in the results). On commonsense its first seed also evaluates before training
+# (`dora_jobs TASK SEEDS before`, eval_before=true): every adapter starts as the untrained model, so that pass scores the
+# floor of C3 (`untrained` in the tables) on the same test items, once; greedy decoding makes it the same for every seed.
+# On arithmetic that pass (~1,850 items) would make DoRA's run longer than a session: the floor is a run of its own
+# there (`math-floor`: method=untrained, nothing trained, the test sets scored once).
 dora_jobs() {
-  local task=$1 seeds=$2 lr first
+  local task=$1 seeds=$2 before=${3:-} lr first
   selected dora || return 0
   load_choices
   lr=$(tuned_lr "$(record_of "$task")" lora-rmatchk20)
   [ -n "$lr" ] || return 0  # tuned_lr said why
   first=${seeds%%,*}
-  job "${BASE[*]/eval_before=false/eval_before=true} $(on_task "$task") seed=$first $DORA trainer.lr=$lr"
-  [ "$seeds" = "$first" ] || job "${BASE[*]} $(on_task "$task") seed=${seeds#*,} $DORA trainer.lr=$lr"
+  if [ "$before" = before ]; then
+    job "${BASE[*]/eval_before=false/eval_before=true} $(on_task "$task") seed=$first $DORA trainer.lr=$lr"
+    [ "$seeds" = "$first" ] || job "${BASE[*]} $(on_task "$task") seed=${seeds#*,} $DORA trainer.lr=$lr"
+  else
+    job "${BASE[*]} $(on_task "$task") seed=$seeds $DORA trainer.lr=$lr"
+  fi
 }
 
 case "${1:-}" in
@@ -126,11 +134,12 @@ case "${1:-}" in
   math-grids) math_grids; print_grids; exit 0 ;;
   cs-tune) BASE=("${CS[@]}" eval_test=false); tune_jobs commonsense15k_study "${TUNED[@]}" ;;
   cs-widen) BASE=("${CS[@]}" eval_test=false); widen_jobs commonsense15k_study "${TUNED[@]}" ;;
-  cs-seeds) BASE=("${CS[@]}"); dora_jobs commonsense15k_study 1,2; seed_jobs commonsense15k_study 1,2 "${TUNED[@]}" ;;
+  cs-seeds) BASE=("${CS[@]}"); dora_jobs commonsense15k_study 1,2 before; seed_jobs commonsense15k_study 1,2 "${TUNED[@]}" ;;
   cs-masked) BASE=("${CS[@]}"); tune_jobs commonsense15k_study masked ;;
   math-tune) BASE=("${MATH[@]}" eval_test=false); math_grids; tune_jobs math10k_study "${TUNED[@]}" ;;
   math-widen) BASE=("${MATH[@]}" eval_test=false); widen_jobs math10k_study "${TUNED[@]}" ;;
   math-seeds) BASE=("${MATH[@]}"); dora_jobs math10k_study 1; seed_jobs math10k_study 1 "${TUNED[@]}" ;;
-  *) echo "usage: $0 cs-tune|cs-widen|cs-seeds|cs-masked|math-tune|math-widen|math-seeds|cs-grids|math-grids" >&2; exit 2 ;;
+  math-floor) BASE=("${MATH[@]}"); job "${BASE[*]} $(on_task math10k_study) seed=1 method=untrained" ;;
+  *) echo "usage: $0 cs-tune|cs-widen|cs-seeds|cs-masked|math-tune|math-widen|math-seeds|math-floor|cs-grids|math-grids" >&2; exit 2 ;;
 esac
 run_jobs "$1"

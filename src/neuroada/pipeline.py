@@ -11,13 +11,14 @@ from typing import Any, Callable
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding, set_seed
+from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding, TrainerState, set_seed
 
 from .evaluation import evaluate_classification, evaluate_generation
 from .attempts import AttemptClock, TickOnSave
 from .evaluation.finished_sets import EvalCache, FinishedSets, InRunScores, SharedScores
 from .memory import tracked_training_memory
 from .methods import prepare_method
+from .methods.untrained import NAME as UNTRAINED
 from . import run_guard
 from .config_checks import check_run_config, check_task_data
 from .methods.validation import check_method_fits, validate_method_config
@@ -247,6 +248,69 @@ def _completed_record(run_dir: Path) -> dict | None:
     return record if record.get("status") == "completed" else None
 
 
+@dataclasses.dataclass
+class Trained:
+    """What training leaves for the pass after it and the record."""
+    state: TrainerState
+    loss: float | None
+    peak: dict  # ResourceMonitor.peak() and the tracked bytes by category
+    seconds: float  # training's wall time in this attempt
+    trained_now: bool  # False: this attempt trained nothing (method=untrained, or an earlier one had finished training)
+    resumed_from: str | None = None
+    best: str | None = None  # the checkpoint the selection set chose (load_best_model_at_end), else None
+    world_size: int = 1
+    rank: int = 0
+
+
+def _nothing_trained(model, resources: ResourceMonitor) -> Trained:
+    """method=untrained: no Trainer; the tracked memory is the model's (no gradients, optimizer or activations)."""
+    resources.start()
+    resources.stop()
+    peak = {**resources.peak(), "tracked_bytes": tracked_training_memory(model, None, 0)}
+    return Trained(TrainerState(), None, peak, resources.elapsed, trained_now=False)
+
+
+def _train(cfg: dict, rid: str, run_dir: Path, task: Task, tokenizer, features: list, collate, prepared, evaluation: str,
+           device: torch.device, report_to: list, resources: ResourceMonitor, in_run: InRunScores | None, clock: AttemptClock,
+           cache: EvalCache, deferred: dict | None) -> Trained:
+    """Trains `prepared.model` with the shared Trainer, resuming from the last complete checkpoint; a run killed after
+    its final save trains nothing more (that checkpoint, or the best one, is loaded)."""
+    args = training_arguments(cfg["trainer"], str(run_dir / "checkpoints"), seed=cfg["seed"], report_to=report_to, run_name=rid,
+                              use_cpu=device.type == "cpu", evaluation=evaluation, eval_batch_size=cfg["eval_batch_size"])
+    callbacks = [*prepared.callbacks, TickOnSave(clock), StopAtCheckpoint(cfg["output_root"]),
+                 *([PatternConsistencyCheck()] if prepared.name == "neuroada" else [])]
+    if (cfg.get("debug") or {}).get("kill_at_step"):
+        callbacks.append(KillAtStep(int(cfg["debug"]["kill_at_step"])))
+    trainer = NeuroAdaTrainer(
+        model=prepared.model, args=args, train_dataset=features, data_collator=collate, callbacks=callbacks,
+        no_decay=prepared.no_decay, lean_checkpoints=prepared.name in ("neuroada", "head_only"), resources=resources,
+        **_selection(task, tokenizer, cfg, in_run) if evaluation != "no" else {},
+    )
+    resume = last_complete_checkpoint(args.output_dir) if cfg["resume"] else None
+    if resume:
+        log.info("resuming from %s", resume)
+    resources.start()
+    finished = finished_training(resume)
+    if finished is not None:  # killed after the final save: evaluate that checkpoint, train nothing more
+        log.info("training had finished at %s (step %d); evaluating it", resume, finished.global_step)
+        trainer._load_from_checkpoint(resume)
+        trainer.state = finished
+        if args.load_best_model_at_end and finished.best_model_checkpoint:
+            trainer._load_best_model()
+        loss = mean_training_loss(finished)
+    else:
+        if deferred is not None:  # (or a retrain like that was interrupted: it resumes)
+            log.warning("run %s: the checkpoint its tuning attempt kept is gone (%s); training it again from its seed to "
+                        "score its other eval sets%s", rid, args.output_dir, f", resuming at {resume}" if resume else "")
+        cache.finished.forget("after")  # the model an earlier attempt scored is being trained again
+        loss = trainer.train(resume_from_checkpoint=resume).training_loss
+    resources.stop()
+    peak = {**resources.peak(), "tracked_bytes": tracked_training_memory(trainer.model, trainer.optimizer, trainer.saved_activation_bytes)}
+    return Trained(trainer.state, loss, peak, resources.elapsed, trained_now=finished is None, resumed_from=resume,
+                   best=trainer.state.best_model_checkpoint if args.load_best_model_at_end else None,
+                   world_size=trainer.args.world_size, rank=0 if trainer.is_world_process_zero() else trainer.args.process_index)
+
+
 @run_guard.exclusive(lambda cfg: Path(cfg["output_root"]) / run_id(cfg))  # the run folder's lock, held for the run
 def run(cfg: DictConfig | dict[str, Any]) -> dict:
     """Runs one experiment and returns its record (also written to <output_root>/<run_id>/record.json)."""
@@ -294,10 +358,13 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
     cache = EvalCache(run_dir, {"eval_batch_size": cfg["eval_batch_size"], "predictions": cfg.get("predictions", "full")},
                       reuse=cfg["resume"], shared=_shared_before(cfg, device, git))
     before_scored = {"commit": git.get("commit")}
-    announce_plan(cfg, scored_task, model, tokenizer, heads, device, train_examples=len(features),
-                  before_done=cfg["eval_before"] and _all_found(scored_task, cfg, run_dir, cache, "before", before_scored))
+    eval_before = cfg["eval_before"] and cfg["method"]["name"] != UNTRAINED
+    if cfg["eval_before"] and not eval_before:
+        log.info("method=untrained: its one pass scores the model as loaded; eval_before adds no second pass")
+    announce_plan({**cfg, "eval_before": eval_before}, scored_task, model, tokenizer, heads, device, train_examples=len(features),
+                  before_done=eval_before and _all_found(scored_task, cfg, run_dir, cache, "before", before_scored))
 
-    before = evaluate(model, tokenizer, scored_task, cfg, run_dir, "before", before_scored, cache, set_scored) if cfg["eval_before"] else None
+    before = evaluate(model, tokenizer, scored_task, cfg, run_dir, "before", before_scored, cache, set_scored) if eval_before else None
 
     collate = _collator(task, tokenizer)
     method_cfg = dict(cfg["method"])
@@ -311,55 +378,28 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
 
     report_to = _setup_wandb(cfg, run_dir)
     resources = ResourceMonitor(device)
-    args = training_arguments(cfg["trainer"], str(run_dir / "checkpoints"), seed=cfg["seed"], report_to=report_to, run_name=rid,
-                              use_cpu=device.type == "cpu", evaluation=evaluation, eval_batch_size=cfg["eval_batch_size"])
-    selecting = evaluation != "no"
+    selecting = evaluation != "no" and prepared.name != UNTRAINED
     in_run = (InRunScores(run_dir, cache, task.selection_set, task.eval_sets[task.selection_set], git.get("commit"),
                           compact=cfg.get("predictions") == "compact") if selecting and task.kind == "generation" else None)
-    callbacks = [*prepared.callbacks, TickOnSave(clock), StopAtCheckpoint(cfg["output_root"]),
-                 *([PatternConsistencyCheck()] if prepared.name == "neuroada" else [])]
-    if (cfg.get("debug") or {}).get("kill_at_step"):
-        callbacks.append(KillAtStep(int(cfg["debug"]["kill_at_step"])))
-    trainer = NeuroAdaTrainer(
-        model=prepared.model, args=args, train_dataset=features, data_collator=collate, callbacks=callbacks,
-        no_decay=prepared.no_decay, lean_checkpoints=prepared.name in ("neuroada", "head_only"), resources=resources,
-        **_selection(task, tokenizer, cfg, in_run) if selecting else {},
-    )
-    resume = last_complete_checkpoint(args.output_dir) if cfg["resume"] else None
-    if resume:
-        log.info("resuming from %s", resume)
-    resources.start()
-    finished = finished_training(resume)
-    if finished is not None:  # killed after the final save: evaluate that checkpoint, train nothing more
-        log.info("training had finished at %s (step %d); evaluating it", resume, finished.global_step)
-        trainer._load_from_checkpoint(resume)
-        trainer.state = finished
-        if args.load_best_model_at_end and finished.best_model_checkpoint:
-            trainer._load_best_model()
-        training_loss = mean_training_loss(finished)
+    if prepared.name == UNTRAINED:
+        trained = _nothing_trained(prepared.model, resources)
     else:
-        if deferred is not None:  # (or a retrain like that was interrupted: it resumes)
-            log.warning("run %s: the checkpoint its tuning attempt kept is gone (%s); training it again from its seed to "
-                        "score its other eval sets%s", rid, args.output_dir, f", resuming at {resume}" if resume else "")
-        cache.finished.forget("after")  # the model an earlier attempt scored is being trained again
-        training_loss = trainer.train(resume_from_checkpoint=resume).training_loss
-    resources.stop()
-    peak = resources.peak()
-    peak["tracked_bytes"] = tracked_training_memory(trainer.model, trainer.optimizer, trainer.saved_activation_bytes)
-    if not trainer.is_world_process_zero():  # other ranks only train; rank 0 saves, evaluates and records
-        return {"run_id": rid, "status": "completed", "rank": trainer.args.process_index}
+        trained = _train(cfg, rid, run_dir, task, tokenizer, features, collate, prepared, evaluation, device,
+                         report_to, resources, in_run, clock, cache, deferred)
+    if trained.rank != 0:  # other ranks only train; rank 0 saves, evaluates and records
+        return {"run_id": rid, "status": "completed", "rank": trained.rank}
 
     prepared.save(run_dir / "adapter")
     model = prepared.merge() if cfg["merge"] and prepared.mergeable else prepared.model
-    best = trainer.state.best_model_checkpoint if args.load_best_model_at_end else None
-    scored = {"step": trainer.state.global_step, "checkpoint": Path(best).name if best else None,
+    state, best, peak = trained.state, trained.best, trained.peak
+    scored = {"step": state.global_step, "checkpoint": Path(best).name if best else None,
               "merged": model is not prepared.model, "commit": git.get("commit")}
     after = _after_pass(model, tokenizer, scored_task, cfg, run_dir, scored, cache, set_scored, in_run,
                         checkpoint_step(best))
 
-    tokens = trainer.state.num_input_tokens_seen or 0
+    tokens = state.num_input_tokens_seen or 0
     summary = {**_flat_metrics("after", after), **(_flat_metrics("before", before) if before else {}),
-               "train/tokens_per_s": tokens / resources.elapsed if resources.elapsed else 0.0,
+               "train/tokens_per_s": tokens / trained.seconds if trained.seconds else 0.0,
                "train/peak_memory_bytes": peak.get("cuda_max_allocated_bytes") or peak["cpu_peak_rss_bytes"],
                **{f"memory/{k}_bytes": v for k, v in peak["tracked_bytes"].items() if v is not None}}
     wandb_dir = _finish_wandb(summary) if report_to else None
@@ -385,28 +425,28 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict:
         "eval_sizes": {k: len(v) for k, v in scored_task.eval_sets.items()},
         "eval_scope": "all" if eval_test else "selection",  # selection: a tuning run, its other sets not scored yet
         "eval_reused": cache.reused,  # <pass>_<set> -> who scored it: an earlier (killed) attempt, or .shared_before/<context>
-        "train_examples": len(features),
-        "trained_questions": task.trained_questions(),  # eval items whose question is among the training items
-        "selection": selection_record(trainer.state, task.primary_metric, task.selection_set, evaluation) if selecting else None,
+        "train_examples": 0 if prepared.name == UNTRAINED else len(features),
+        "trained_questions": task.trained_questions(),  # eval items whose question is among the task's training items
+        "selection": selection_record(state, task.primary_metric, task.selection_set, evaluation) if selecting else None,
         "resplit_seed": task.resplit_seed,
-        "train": {"steps": trainer.state.global_step, "loss": training_loss, "resumed_from": portable_path(resume, run_dir),
-                  "train_time_s": resources.elapsed, "tokens": tokens,
-                  "tokens_per_s": tokens / resources.elapsed if resources.elapsed else None,
-                  "log_history": trainer.state.log_history},
+        "train": {"steps": state.global_step, "loss": trained.loss, "resumed_from": portable_path(trained.resumed_from, run_dir),
+                  "train_time_s": trained.seconds, "tokens": tokens,
+                  "tokens_per_s": tokens / trained.seconds if trained.seconds else None,
+                  "log_history": state.log_history},
         "peak_memory": peak,
         "wall_time_s": time.perf_counter() - t_start,  # this attempt (with test sets scored later: both, see _with_deferred)
         "attempts": len(clock.attempts),  # launches it took (a killed run's relaunches add one each)
         "wall_time_all_attempts_s": clock.total,  # a lower bound when killed: time after an attempt's last save is lost
         "attempt_code": clock.code_versions,  # the code each attempt ran: more than one when resumed on another commit
         "device": str(device),
-        "world_size": trainer.args.world_size,  # processes; the effective batch is batch_size x grad_accum x this
+        "world_size": trained.world_size,  # processes; the effective batch is batch_size x grad_accum x this
         "versions": library_versions(),
         "git": git,  # read once at the start: the code this run imported
         "data_dir": portable_path(data_dir),
         "data_sha256": data_hashes(_data_files(cfg["task"], data_dir), root=data_dir) if data_dir else {},
         "wandb_dir": wandb_dir,
     }
-    if deferred is not None and finished is not None:
+    if deferred is not None and not trained.trained_now:
         record = _with_deferred(record, deferred)
     elif deferred is not None:
         record = _with_deferred_retrained(record, deferred, task.selection_set, task.primary_metric)

@@ -211,7 +211,8 @@ def build_plan(cfg: dict, task, model, tokenizer, heads: list[str], device: torc
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     used = len(task.train) if train_examples is None else int(train_examples)
-    steps = train_steps(cfg["trainer"], used, world)
+    untrained = cfg["method"]["name"] == "untrained"  # nothing trained: the run is its one eval pass
+    steps = 0 if untrained else train_steps(cfg["trainer"], used, world)
     per_step = int(cfg["trainer"]["batch_size"]) * int(cfg["trainer"]["grad_accum"]) * world
     n = torch.get_num_threads()
     threads = f", {n} thread{'s' if n > 1 else ''}" if device.type == "cpu" else ""
@@ -221,13 +222,16 @@ def build_plan(cfg: dict, task, model, tokenizer, heads: list[str], device: torc
         trainable, total = counted
         lines.append(f"  trainable parameters: {trainable:,} ({100.0 * trainable / total:.4f} % of {total:,})")
     dropped = len(task.train) - used
-    lines.append(f"  train: {used:,} examples; {steps:,} steps of {per_step} sequences"
-                 + (f" ({dropped:,} of {len(task.train):,} dropped: their prompt fills max_length)" if dropped > 0 else "")
-                 + (f" (max_length {cfg['trainer']['max_length']})" if task.kind != "generation" else ""))
+    if untrained:
+        lines.append("  train: nothing (method=untrained scores the model as loaded)")
+    else:
+        lines.append(f"  train: {used:,} examples; {steps:,} steps of {per_step} sequences"
+                     + (f" ({dropped:,} of {len(task.train):,} dropped: their prompt fills max_length)" if dropped > 0 else "")
+                     + (f" (max_length {cfg['trainer']['max_length']})" if task.kind != "generation" else ""))
     passes = 2 if cfg["eval_before"] and not before_done else 1
     sets = ", ".join(f"{name} {len(ex):,} items" for name, ex in task.eval_sets.items())
     gen = f"; max_new_tokens {task.max_new_tokens}, batch {cfg['eval_batch_size']}" if task.kind == "generation" else ""
-    lines.append(f"  eval {'before and after training' if passes == 2 else 'after training'}: {sets}{gen}")
+    lines.append(f"  eval {'before and after training' if passes == 2 else 'once' if untrained else 'after training'}: {sets}{gen}")
     if cfg["eval_before"] and before_done:
         lines.append("  eval before training: scored already (an earlier attempt, or another run of this output_root); read back")
     if measure:
@@ -235,7 +239,7 @@ def build_plan(cfg: dict, task, model, tokenizer, heads: list[str], device: torc
             rates = measure_rates(model, tokenizer, task, cfg, device)
             est = estimate_seconds(task, tokenizer, cfg, rates, steps, passes)
             plan.update(rates=rates, estimate=est)
-            parts = [f"training {fmt_duration(est['train_s'])}"]
+            parts = [] if untrained else [f"training {fmt_duration(est['train_s'])}"]
             if task.kind == "generation":
                 parts += [f"eval {name} {fmt_range(*v)} per pass" for name, v in est["eval_s"].items()]
                 basis = (f"from a forward rate of {rates['forward_tokens_per_s']:,.0f} tokens/s and a decode step of "

@@ -12,6 +12,7 @@ from .head_only import load_head, prepare_head_only
 from .masked import masked_weight_decay_, prepare_masked
 from .neuroada import prepare_neuroada
 from .peft_methods import lora_rank_for_budget, prepare_lora, prepare_shira, shira_rank
+from .untrained import prepare_untrained
 from .validation import validate_method_config
 
 METHODS = {
@@ -22,6 +23,7 @@ METHODS = {
     "full": prepare_full,
     "masked": prepare_masked,
     "head_only": prepare_head_only,
+    "untrained": prepare_untrained,
 }
 
 
@@ -33,7 +35,8 @@ def prepare_method(
     calibration_batches=None,
     weight_decay: float = 0.0,
 ) -> PreparedMethod:
-    """Applies the method named `cfg["name"]` (neuroada, lora, dora, shira, full, masked, head_only) to `model`.
+    """Applies the method named `cfg["name"]` (neuroada, lora, dora, shira, full, masked, head_only,
+    untrained) to `model`.
     `extra_trainable`: the classification head(s), trained densely by every method (head_only: by itself)."""
     validate_method_config(cfg)
     cfg = dict(cfg)

@@ -10,13 +10,14 @@ from ..targets import find_linear_targets
 from .head_only import no_head_error
 from .neuroada import neuroada_config
 from .peft_methods import SHIRA_MASKS, shira_rank
+from .untrained import classification_error
 
-KNOWN = ("neuroada", "lora", "dora", "shira", "full", "masked", "head_only")
+KNOWN = ("neuroada", "lora", "dora", "shira", "full", "masked", "head_only", "untrained")
 
 
 def validate_method_config(cfg: Mapping[str, Any], task: Mapping[str, Any] | None = None) -> None:
-    """`task` (its config, optional): methods that need a kind of task (head_only: a classification head)
-    are checked against it."""
+    """`task` (its config, optional): methods that need a kind of task (head_only: a classification head;
+    untrained: a generation task) are checked against it."""
     name = cfg.get("name")
     if name not in KNOWN:
         raise ValueError(f"unknown method {name!r}; accepted: {', '.join(KNOWN)}")
@@ -39,6 +40,8 @@ def validate_method_config(cfg: Mapping[str, Any], task: Mapping[str, Any] | Non
             raise ValueError(f"shira: seed must be an integer or null, got {seed!r}")
     if name == "head_only" and task is not None and task.get("kind") == "generation":  # classification, regression: a head
         raise no_head_error(task.get("name"), task.get("kind"))
+    if name == "untrained" and task is not None and task.get("kind") not in (None, "generation"):  # a random head
+        raise classification_error(task.get("name"), task.get("kind"))
 
 
 def check_method_fits(model: nn.Module, cfg: Mapping[str, Any], extra_trainable: Iterable[str] = (),

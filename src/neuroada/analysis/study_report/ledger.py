@@ -13,6 +13,7 @@ from .. import result_paths
 from ..records import load_records
 from ..study import choose_lr, selection_scores
 from ._format import fmt_lr
+from .scores import UNTRAINED_METHOD
 from .spec import LR_TOL, StudySpec
 
 
@@ -29,7 +30,7 @@ def chosen_lrs(records: Sequence[Mapping], spec: StudySpec) -> pd.DataFrame:
     `widen`, `flat` (every lr tried scored the same), `source` (`tuned` or `<parent>'s choice`), `pending` (why the choice
     is not final yet: its grid partly run, at the grid's edge, flat, or its parent's pending; "" when final)."""
     cols = ["task", "method_tag", "lr", "score", "grid", "at_edge", "widen", "flat", "source", "pending"]
-    completed = [r for r in records if r.get("status") == "completed"]
+    completed = [r for r in records if r.get("status") == "completed" and not _floor_run(r, spec)]  # no lr to choose
     own = choose_lr(selection_scores(completed, seed=spec.tune_seed))
     own = {(r.task, r.method_tag): r for r in own.itertuples(index=False)}
     pairs = sorted({(r.get("task"), r.get("method_tag")) for r in completed})
@@ -74,17 +75,23 @@ def pending_choices(chosen: pd.DataFrame) -> dict:
     return {(r.task, r.method_tag): r.pending for r in chosen.itertuples(index=False) if r.pending}
 
 
+def _floor_run(rec: Mapping, spec: StudySpec) -> bool:
+    """A method=untrained run of the study's floor: it trained nothing, so it has no lr and stands at every seed."""
+    return bool(spec.floor_tag) and rec.get("method") == UNTRAINED_METHOD
+
+
 def run_ledger(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
-    """One row per record: run_id, task, method_tag, seed, lr, status, counted, reason. A run counts when it
+    """One row per record: run_id, task, method_tag, seed, lr, status, counted, floor, reason. A run counts when it
     completed, belongs to the study's tables, is at its (task, method)'s chosen lr, has scored its test sets (a
-    tuning run with eval_test=false has not), and is the latest such run of its (task, method, seed)."""
+    tuning run with eval_test=false has not), and is the latest such run of its (task, method, seed). A completed
+    method=untrained run is the floor (`floor`; `floor_records` puts it at every seed), not a counted run."""
     lr_of = {(r.task, r.method_tag): r.lr for r in chosen.itertuples(index=False)}
     pending = pending_choices(chosen)
     rows = []
     for rec in records:
         task, tag, lr = rec.get("task"), rec.get("method_tag"), _lr(rec)
         row = {"run_id": rec.get("run_id"), "task": task, "method_tag": tag, "seed": rec.get("seed"), "lr": lr,
-               "status": rec.get("status"), "created": str(rec.get("created", "")), "counted": False, "reason": "",
+               "status": rec.get("status"), "created": str(rec.get("created", "")), "counted": False, "floor": False, "reason": "",
                "code_versions": len(rec.get("attempt_code") or [None]),  # >1: resumed on another commit
                # trained again to score its test sets (its tuning checkpoint was gone): "reproduced" or "differs"
                "retrained": _retrained(rec),
@@ -96,6 +103,8 @@ def run_ledger(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec
             row["reason"] = f"of another task ({task})"
         elif not spec.in_study(tag):
             row["reason"] = "not part of the study's tables"
+        elif _floor_run(rec, spec):
+            row["floor"], row["reason"] = True, "the untrained model: the floor row at every seed (floor_records)"
         elif not math.isfinite(want):
             row["reason"] = "no chosen lr yet"
         elif not math.isclose(lr, want, rel_tol=LR_TOL):
@@ -105,7 +114,7 @@ def run_ledger(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec
         else:
             row["counted"], row["lr_pending"] = True, pending.get((task, tag), "")
         rows.append(row)
-    ledger = pd.DataFrame(rows, columns=["run_id", "task", "method_tag", "seed", "lr", "status", "created", "counted", "reason",
+    ledger = pd.DataFrame(rows, columns=["run_id", "task", "method_tag", "seed", "lr", "status", "created", "counted", "floor", "reason",
                                          "code_versions", "retrained", "lr_pending"])
     if not ledger.empty:  # one run per (task, method, seed): the latest
         counted = ledger[ledger["counted"]].sort_values("created")
@@ -158,10 +167,12 @@ def ledger_summary(ledger: pd.DataFrame, incomplete: Sequence[str] = ()) -> str:
     if ledger.empty:
         return f"0 run records yet; {len(incomplete)} run folder(s) without a record (running or interrupted)."
     completed = ledger["status"] == "completed"
-    discarded = ledger[completed & ~ledger["counted"]]
+    floor = int(ledger["floor"].sum())
+    discarded = ledger[completed & ~ledger["counted"] & ~ledger["floor"]]
     reasons = discarded["reason"].str.replace(r" \(.*\)$", "", regex=True).value_counts()
     why = ", ".join(f"{n} {r}" for r, n in reasons.items())
-    return (f"{len(ledger)} run records: {int(completed.sum())} completed ({int(ledger['counted'].sum())} counted, {len(discarded)} discarded"
+    return (f"{len(ledger)} run records: {int(completed.sum())} completed ({int(ledger['counted'].sum())} counted, "
+            + (f"{floor} of the untrained model (the floor row), " if floor else "") + f"{len(discarded)} discarded"
             + (f": {why}" if why else "") + f"), {int((~completed).sum())} failed; {len(incomplete)} run folder(s) without a record "
             "(running or interrupted)." + _pending_text(ledger) + _mixed_code_text(ledger) + _retrained_text(ledger))
 

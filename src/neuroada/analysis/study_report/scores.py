@@ -11,22 +11,32 @@ from ..records import benchmark_name
 from ..tables import method_label
 from .spec import HEAD, StudySpec
 
+UNTRAINED_METHOD = "untrained"  # record["method"] of a run that trained nothing (conf/method/untrained.yaml)
+
 HIDDEN_SIZE = {"minilm-l6": 384}  # the head-size fallback when a task has no head-only run: hidden x labels + labels
 
 
 def floor_records(records: Sequence[Mapping], spec: StudySpec) -> list[dict]:
-    """The untrained model as a method of its own (`spec.floor_from_before`): the earliest completed run that
-    evaluated before training (`metrics_before` on every column) stands for it at each of `spec.seeds`, its
-    `before` scores and predictions as that run's `after` ones. Greedy decoding of the same fixed test items
-    gives the same answers whatever the run's seed, so one evaluation serves every seed. [] when none has one."""
-    if not spec.floor_from_before:
+    """The untrained model as a method of its own (`spec.floor_tag`), standing at each of `spec.seeds`: the latest
+    completed `method=untrained` run that scored every column, else the earliest completed run that evaluated before
+    training (`metrics_before` on every column), its `before` scores and predictions as that run's `after` ones. Greedy
+    decoding of the same fixed test items gives the same answers whatever the run's seed, so one evaluation serves every
+    seed. [] when none has one."""
+    if not spec.floor_tag:
         return []
-    done = sorted((r for r in records if r.get("status") == "completed" and r.get("task") in spec.tasks
-                   and set(spec.columns) <= set(r.get("metrics_before") or {})), key=lambda r: str(r.get("created", "")))
+
+    def scored(rec: Mapping, key: str) -> bool:
+        return rec.get("status") == "completed" and rec.get("task") in spec.tasks and set(spec.columns) <= set(rec.get(key) or {})
+
+    by_time = lambda rec: str(rec.get("created", ""))  # noqa: E731
+    own = sorted((r for r in records if r.get("method") == UNTRAINED_METHOD and scored(r, "metrics")), key=by_time)
+    if own:
+        return [{**own[-1], "method_tag": spec.floor_tag, "seed": seed, "scored_phase": "after"} for seed in spec.seeds]
+    done = sorted((r for r in records if scored(r, "metrics_before")), key=by_time)
     if not done:
         return []
     base = done[0]
-    return [{**base, "method_tag": spec.floor_from_before, "method": spec.floor_from_before, "seed": seed, "trainable_params": 0,
+    return [{**base, "method_tag": spec.floor_tag, "method": spec.floor_tag, "seed": seed, "trainable_params": 0,
              "metrics": base["metrics_before"], "metrics_before": None, "run_id": f"{base.get('run_id')}:before",
              "scored_phase": "before"}
             for seed in spec.seeds]

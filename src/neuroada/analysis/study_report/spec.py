@@ -36,7 +36,7 @@ class StudySpec:
     reference_suite: str = ""  # the suite of results/reference whose reported rows sit beside ours
     reuses_lr: tuple = ()  # main-table tags that are not tuned but take their parent's (inherit_lr) choice
     benchmarks: tuple = ()  # the reported test sets when they are not the training tasks (a decoder's eight commonsense sets)
-    floor_from_before: str = ""  # a tag for the untrained model, scored from the runs' `before` evaluation (eval_before=true)
+    floor_tag: str = ""  # the untrained model's row (`floor_records`): a method=untrained run, else a run's before pass
     runs_dir: str = ""  # the folder of its records under results/runs, when not `name` (two studies sharing one launcher)
     tune_seed: int = 1
     grid_size: int = 3  # lrs per tuned method
@@ -118,7 +118,7 @@ DECODER_STUDY = StudySpec(  # experiments/decoder_study, commonsense (issue 13):
     inherit_lr=((r"dora-r\w+", LORA),),
     reuses_lr=(DORA,),
     grid_sizes={"full": 2},
-    floor_from_before=UNTRAINED,
+    floor_tag=UNTRAINED,
     reference_suite="commonsense",
     claim_text={
         "C1": "NeuroAda matches or beats LoRA, DoRA and full fine-tuning at equal or fewer trainable parameters",

@@ -35,7 +35,7 @@ def display_method_rows(rows: pd.DataFrame, benchmarks: Sequence[str], spec: Stu
     out = []
     for r in rows.to_dict("records"):
         marked = pending_columns(r["method_tag"], benchmarks, spec, pending or {})
-        once = bool(spec.floor_from_before) and r["method_tag"] == spec.floor_from_before
+        once = bool(spec.floor_tag) and r["method_tag"] == spec.floor_tag
         if once:  # one evaluation stands at every seed (`floor_records`): no spread, no seed count to show
             r = {**r, **{k: min(v, 1) for k, v in r.items() if k.endswith("_n") or k == "n_seeds"}}
         d = {"Method": r["method"],
@@ -121,7 +121,7 @@ def lr_table(records: Sequence[Mapping], chosen: pd.DataFrame, spec: StudySpec) 
     selection-set score (primary x 100, the run at the tuning seed) of each lr, the choice and the edge flag."""
     scores = selection_scores([r for r in records if r.get("status") == "completed"], seed=spec.tune_seed)
     long_rows, disp = [], []
-    tuned_tags = [t for t in spec.main if t not in spec.reuses_lr and t != spec.floor_from_before] + sorted(t for t in set(chosen.loc[chosen["source"] == "tuned", "method_tag"]) - set(spec.main)
+    tuned_tags = [t for t in spec.main if t not in spec.reuses_lr and t != spec.floor_tag] + sorted(t for t in set(chosen.loc[chosen["source"] == "tuned", "method_tag"]) - set(spec.main)
                                            if len(set(scores.loc[scores["method_tag"] == t, "lr"])) >= 2)
     for tag in tuned_tags:
         for task in spec.tasks:
