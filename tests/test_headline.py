@@ -74,3 +74,35 @@ def test_the_sweeps_estimate_counts_the_untrained_models_pass_once():
     spec.loader.exec_module(module)
     run = {"estimate_s": {"train": 100.0, "eval_per_pass": {"gsm8k": [10.0, 40.0]}, "total_low": 120.0, "total_high": 180.0}}
     assert module.sweep_estimate(run)["estimate_s"] == {"total_low": 120.0 + 2 * 110.0, "total_high": 180.0 + 2 * 140.0}
+
+
+def test_the_plan_counts_the_selection_passes_during_training_and_reads_the_chosen_one_back():
+    """An arithmetic tuning run: 50 steps, the selection set scored at steps 25 and 50; the pass after training
+    takes it from the evaluation that chose the checkpoint, so it is in the estimate twice, not three times."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from neuroada.plan import estimate_seconds, plan_lines, selection_passes
+
+    cfg = {"trainer": {"max_steps": -1, "epochs": 1, "batch_size": 16, "grad_accum": 1, "max_length": 384, "eval_strategy": "steps",
+                       "eval_steps": 25}, "model": {"name": "nonexistent-model"}, "method": {"name": "neuroada", "k": 20},
+           "eval_before": False, "eval_batch_size": 16}
+    ex = SimpleNamespace(instruction="two plus two", input="", output="4")
+    task = SimpleNamespace(name="math10k", kind="generation", train=[ex] * 800, eval_sets={"validation": [ex] * 300, "gsm8k": [ex] * 100},
+                           selection_set="validation", max_new_tokens=8, num_labels=None, prompt_template="alpaca")
+    assert selection_passes(cfg, task, 50, 800) == 2
+    assert selection_passes({**cfg, "method": {"name": "untrained"}}, task, 0, 800) == 0
+    assert selection_passes({**cfg, "trainer": {**cfg["trainer"], "eval_strategy": "epoch", "epochs": 3}}, task, 150, 800) == 3
+    assert selection_passes(cfg, SimpleNamespace(**{**vars(task), "selection_set": None}), 50, 800) == 0
+    lines = plan_lines(cfg, task, None, None, [], torch.device("cpu"), measure=False, train_examples=800)
+    assert "  eval during training: validation 2 times, to choose the checkpoint; the pass after training reads the chosen one back" in lines
+
+    def tokenizer(texts, add_special_tokens=True):
+        return {"input_ids": [[0] * len(t.split()) for t in texts]}
+
+    rates = {"forward_tokens_per_s": 100.0, "decode_step_s": 0.1}
+    plain = estimate_seconds(task, tokenizer, cfg, rates, 50, 1)
+    tuned = estimate_seconds(task, tokenizer, cfg, rates, 50, 1, in_run_passes=2)
+    selection = plain["eval_s"]["validation"]
+    assert tuned["total_s"] == pytest.approx(tuple(p + s for p, s in zip(plain["total_s"], selection)))  # 2 in-run, 1 fewer after

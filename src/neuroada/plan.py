@@ -21,7 +21,8 @@ eval set = its prompt tokens / r + (generated tokens / eval_batch_size) x d x DE
 evaluation keeps eval_batch_size rows decoding together, see neuroada.evaluation.generate), where
 every item generates as many tokens as its reference answer (the low end: a model that answers like the
 references) or `max_new_tokens` (the high end: no answer ever emits EOS); a classification eval set = its
-tokens / r. The two factors are empirical (see their definitions); expect the estimate to be off by up
+tokens / r. The selection set is counted once for each evaluation during training (`selection_passes`); a
+generation task's pass after training reads it back from the one that chose the checkpoint. The two factors are empirical (see their definitions); expect the estimate to be off by up
 to about a third, more on a machine whose load changes during the run. Runs already completed are
 skipped before this point; a resumed run trains fewer steps than the plan says.
 """
@@ -152,9 +153,24 @@ def measure_rates(model, tokenizer, task, cfg: dict, device: torch.device, budge
     return rates
 
 
+def selection_passes(cfg: dict, task, steps: int, examples: int, world_size: int = 1) -> int:
+    """How often training scores the task's selection set: every `eval_steps` steps, or once an epoch; 0 without one."""
+    from .training.args import eval_strategy
+
+    if cfg["method"]["name"] == "untrained" or getattr(task, "selection_set", None) is None:
+        return 0
+    strategy = eval_strategy(cfg["trainer"], True)
+    if strategy == "steps":
+        return steps // int(cfg["trainer"]["eval_steps"])
+    per_epoch = math.ceil(examples / (int(cfg["trainer"]["batch_size"]) * int(cfg["trainer"]["grad_accum"]) * world_size))
+    return math.ceil(steps / per_epoch) if strategy == "epoch" and per_epoch else 0
+
+
 def estimate_seconds(task, tokenizer, cfg: dict, rates: dict[str, float], steps: int, eval_passes: int,
-                     eval_limit: int | None = None) -> dict[str, Any]:
-    """Seconds of training and of each eval pass (low, high), from the measured rates (module docstring)."""
+                     eval_limit: int | None = None, in_run_passes: int = 0) -> dict[str, Any]:
+    """Seconds of training and of each eval pass (low, high), from the measured rates (module docstring).
+    `in_run_passes`: evaluations of the selection set during training; a generation task's pass after training
+    takes that set from the one that chose the checkpoint, so it is counted in those, not again."""
     from .tasks.prompts import build_prompt
 
     r = rates["forward_tokens_per_s"]
@@ -190,8 +206,9 @@ def estimate_seconds(task, tokenizer, cfg: dict, rates: dict[str, float], steps:
         high_tokens = len(examples) * task.max_new_tokens
         step = rates["decode_step_s"] * DECODE_CONTEXT_COST
         evals[name] = (prefill + math.ceil(low_tokens / rows) * step, prefill + math.ceil(high_tokens / rows) * step)
-    low = train_s + eval_passes * sum(v[0] for v in evals.values())
-    high = train_s + eval_passes * sum(v[1] for v in evals.values())
+    selection = evals.get(getattr(task, "selection_set", None), (0.0, 0.0)) if in_run_passes else (0.0, 0.0)
+    read_back = selection if task.kind == "generation" else (0.0, 0.0)
+    low, high = (train_s + eval_passes * sum(v[i] for v in evals.values()) + in_run_passes * selection[i] - read_back[i] for i in (0, 1))
     return {"train_s": train_s, "eval_s": evals, "total_s": (low, high), "padded_train_tokens": padded}
 
 
@@ -232,12 +249,16 @@ def build_plan(cfg: dict, task, model, tokenizer, heads: list[str], device: torc
     sets = ", ".join(f"{name} {len(ex):,} items" for name, ex in task.eval_sets.items())
     gen = f"; max_new_tokens {task.max_new_tokens}, batch {cfg['eval_batch_size']}" if task.kind == "generation" else ""
     lines.append(f"  eval {'before and after training' if passes == 2 else 'once' if untrained else 'after training'}: {sets}{gen}")
+    in_run = selection_passes(cfg, task, steps, used, world)
+    if in_run:
+        lines.append(f"  eval during training: {task.selection_set} {in_run} time{'s' if in_run > 1 else ''}, to choose the checkpoint"
+                     + ("; the pass after training reads the chosen one back" if task.kind == "generation" else ""))
     if cfg["eval_before"] and before_done:
         lines.append("  eval before training: scored already (an earlier attempt, or another run of this output_root); read back")
     if measure:
         try:
             rates = measure_rates(model, tokenizer, task, cfg, device)
-            est = estimate_seconds(task, tokenizer, cfg, rates, steps, passes)
+            est = estimate_seconds(task, tokenizer, cfg, rates, steps, passes, in_run_passes=in_run)
             plan.update(rates=rates, estimate=est)
             parts = [] if untrained else [f"training {fmt_duration(est['train_s'])}"]
             if task.kind == "generation":
@@ -252,7 +273,7 @@ def build_plan(cfg: dict, task, model, tokenizer, heads: list[str], device: torc
             lines.append(f"    ({basis})")
             n_max = max(len(v) for v in task.eval_sets.values())
             if passes == 2 or n_max > SHORT_EVAL:
-                short = estimate_seconds(task, tokenizer, cfg, rates, steps, 1, eval_limit=SHORT_EVAL)
+                short = estimate_seconds(task, tokenizer, cfg, rates, steps, 1, eval_limit=SHORT_EVAL, in_run_passes=in_run)
                 lines.append(f"  shorter look: eval_before=false task.max_eval_samples={SHORT_EVAL} "
                              f"(and trainer.max_steps=... for less training) -> {fmt_range(*short['total_s'])}")
         except Exception as error:  # the plan never stops a run
