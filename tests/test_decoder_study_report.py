@@ -9,6 +9,7 @@ import pytest
 from neuroada.analysis import load_records, load_reference
 from neuroada.analysis import stats
 from neuroada.analysis import study_report as sr
+from neuroada.analysis.study import selection_scores
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
 from fixture_results import DECODER_ITEMS, DECODER_UNTRAINED_SKILL, MATH_TRAINED, make_decoder_study_fixture, untrained_record  # noqa: E402
@@ -124,6 +125,7 @@ def test_math_study_counts_only_the_arithmetic_runs_of_the_shared_folder(math_st
     (row,) = ledger[ledger["method_tag"] == sr.UNTRAINED].itertuples()
     assert row.floor and not row.counted and row.task == "math10k"
     assert sr.UNTRAINED not in set(sr.chosen_lrs(records, MATH)["method_tag"])
+    assert sr.UNTRAINED not in set(selection_scores(records)["method_tag"])  # what the launcher's `study choose` reads
     summary = sr.ledger_summary(ledger)
     assert "1 of the untrained model (the floor row)" in summary and "discarded: 1 the untrained" not in summary
 

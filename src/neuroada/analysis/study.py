@@ -22,14 +22,17 @@ import pandas as pd
 from .records import load_records
 
 SELECTION_SET = "validation"
+UNTRAINED = "untrained"  # record["method"] of a run that trained nothing (conf/method/untrained.yaml)
 
 
 def selection_scores(records: list[dict], seed: int = 1) -> pd.DataFrame:
     """One row per completed run of `seed`: task, method_tag, lr and the selection-set score of the checkpoint
-    the run reported (its primary metric)."""
+    the run reported (its primary metric). A method=untrained run trained at no lr: it has no row."""
     rows = []
     for rec in records:
         if rec.get("status") != "completed" or rec.get("seed") != seed or SELECTION_SET not in (rec.get("metrics") or {}):
+            continue
+        if rec.get("method") == UNTRAINED:
             continue
         value = rec["metrics"][SELECTION_SET].get(rec["primary_metric"])
         rows.append({"task": rec["task"], "method_tag": rec["method_tag"], "lr": float(rec["config"]["trainer"]["lr"]),

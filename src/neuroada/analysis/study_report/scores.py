@@ -8,10 +8,9 @@ import pandas as pd
 
 from .. import stats
 from ..records import benchmark_name
+from ..study import UNTRAINED as UNTRAINED_METHOD
 from ..tables import method_label
 from .spec import HEAD, StudySpec
-
-UNTRAINED_METHOD = "untrained"  # record["method"] of a run that trained nothing (conf/method/untrained.yaml)
 
 HIDDEN_SIZE = {"minilm-l6": 384}  # the head-size fallback when a task has no head-only run: hidden x labels + labels
 
