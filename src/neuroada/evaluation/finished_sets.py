@@ -149,9 +149,13 @@ class EvalCache:
         if self.shared is not None and who == self.shared.who:
             self.shared.copy_predictions(predictions)
             self.finished.save(tag, set_name, key, done)
-        self.reused[f"{tag}_{set_name}"] = who
+        self.note_reused(tag, set_name, who)
         log.info("%s %s: scored before by %s; not scored again (predictions: %s)", tag, set_name, who, predictions)
         return done
+
+    def note_reused(self, tag: str, set_name: str, who: str) -> None:
+        """A pass took this set's scores from `who` instead of decoding it (the record's `eval_reused`)."""
+        self.reused[f"{tag}_{set_name}"] = who
 
     def save(self, tag: str, set_name: str, key: dict[str, Any], metrics: dict, predictions: Path) -> None:
         """After a set is scored and its predictions written: kept for a relaunch, and shared when untrained."""
@@ -199,7 +203,7 @@ class InRunScores:
         if metrics is None:
             return None
         atomic_copy(self._path(step), predictions)
-        self.cache.reused[f"after_{self.set_name}"] = f"the evaluation during training at step {step}"
+        self.cache.note_reused("after", self.set_name, f"the evaluation during training at step {step}")
         log.info("after %s: the chosen checkpoint (step %d) was scored during training; not scored again (predictions: %s)",
                  self.set_name, step, predictions)
         return metrics
