@@ -62,20 +62,22 @@
 #             runs' five test sets (up to 400 items each, more than the two selection passes) and DoRA seed 1; a chosen
 #             run tuned in an earlier session is trained again first (its checkpoint is gone): +4 runs x ~1-2 h.
 #   ~21 stream-h for commonsense = ~10.5 h of the machine on two streams (issue 13 budgets ~14 h for both suites).
-# What is left (session 23, 2026-12-07): commonsense is complete (every arm 2 seeds at a choice inside its grid; full
-#   FT's seed 2 took 60 min). Arithmetic: math-tune has NeuroAda k=20 at 3.33e-4 (session 22) and 1e-3 (session 23).
+# What is left (session 24, 2026-12-07): commonsense is complete (every arm 2 seeds at a choice inside its grid; full
+#   FT's seed 2 took 60 min). Arithmetic: math-tune has NeuroAda k=20 at 3.33e-4 (session 22), 1e-3 (23) and 3e-3 (24:
+#   76 min, the best of the three, so at the grid's edge: `ARMS=neuroada20 math-widen` runs 9e-3 next); math-floor is
+#   done (session 24, 73 min). Then math-tune for neuroada1, lora, full (`ARMS=neuroada1 math-tune`, ...).
 #   Measured on the first, one thread beside a GLUE stream: 50 steps and the step-25 and step-50 selection passes in
 #   69 min (50-90 s a step; a pass over the 300 items ~15 min, ~3-4 s an item), then the final pass over the selection
 #   set ~15 min more: ~85-90 min a tuning run. The second ran beside fresh-clone checks too and took 144 min.
 #   Since session 23 the final pass takes the selection set from the in-run evaluation of the chosen checkpoint
 #   (`InRunScores`; the same predictions for NeuroAda and full FT, rounding apart for peft's merge) instead of decoding
-#   it again: ~70-75 min a tuning run. Left: math-tune's 10 other runs (~12 stream-h), math-widen (0-4 runs),
+#   it again: ~70-75 min a tuning run. Left: math-tune's 9 other runs (~11 stream-h), math-widen (1-4 runs),
 #   math-seeds (the 4 chosen runs retrained where their checkpoint is gone, each with its five test sets, ~1,850
 #   items, ~1 h more: ~2 h a run). A run's folder with its checkpoint can be carried to the next session's worktree
 #   (`cp -a <old worktree>/results/runs/decoder_study/<run id> <new worktree>/results/runs/decoder_study/`: the run id
 #   is the same on any commit) and its seeds job then scores the test sets without training. The untrained model's
 #   arithmetic scores (the floor of C3) come from `math-floor` (session 24: method=untrained trains nothing and scores
-#   the selection set and the five test sets once, ~2,150 items; it needs little memory and can run beside a training
+#   the selection set and the five test sets once, 2,149 items in 73 min at a 1.3 GB peak: it ran beside a training
 #   run), not from DoRA's seed-1 run, which on commonsense scored it in its before pass but here would then take ~3 h,
 #   longer than a working session leaves a stream. ~25 stream-h in all,
 #   one decoder stream beside the GLUE study. Commonsense at this budget separates nothing more with seeds (every arm
