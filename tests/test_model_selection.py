@@ -191,6 +191,46 @@ def test_a_chosen_tuning_run_whose_checkpoint_is_gone_is_trained_again_and_check
     assert later["selection_score_reproduced"] is True
 
 
+@pytest.mark.integration
+def test_a_retrained_chosen_run_stops_at_its_chosen_step_and_scores_what_its_kept_checkpoint_would(tmp_path, monkeypatch):
+    """The retrain trains only up to the step the tuning run chose (step 2 of 6 here), evaluates that step alone, and
+    gives the same test scores and predictions as completing the run from its kept checkpoint; the record keeps the
+    tuning attempt's training figures and selection curve, and says what the retrain did."""
+    import shutil
+
+    args = ("method=neuroada", "method.k=4", "merge=false")
+    records = {}
+    for name in ("kept", "gone"):
+        monkeypatch.setattr(pipeline, "classification_metrics", _scripted([0.9, 0.1, 0.2]))  # best: step 2 of 6
+        records[name] = pipeline.run(_cfg(tmp_path / name, *args, "eval_test=false"))
+        assert records[name]["selection"]["best_step"] == 2 and records[name]["train"]["steps"] == 6
+    shutil.rmtree(tmp_path / "gone" / records["gone"]["run_id"] / "checkpoints")
+    kept = pipeline.run(_cfg(tmp_path / "kept", *args))
+    monkeypatch.setattr(pipeline, "classification_metrics", _scripted([0.9]))  # one evaluation: a second would raise
+    done = pipeline.run(_cfg(tmp_path / "gone", *args))
+    assert done["metrics"] == kept["metrics"] and set(done["metrics"]) > {"validation"}
+    for name in done["metrics"]:
+        read = lambda rec, root: (tmp_path / root / rec["run_id"] / "predictions" / f"after_{name}.jsonl").read_text()  # noqa: E731
+        assert read(done, "gone") == read(kept, "kept")
+    later = done["test_scored_later"]
+    assert later["retrained"] is True and later["selection_score_reproduced"] is True and later["retrain"]["steps"] == 2
+    assert done["train"]["steps"] == 6 and done["selection"] == records["gone"]["selection"]
+
+
+def test_a_retrain_killed_after_saving_its_chosen_step_has_finished_training(tmp_path):
+    """A relaunch must evaluate that checkpoint, not train on past the chosen step."""
+    import json
+
+    from neuroada.training.checkpoints import finished_training
+
+    checkpoint = tmp_path / "checkpoint-2"
+    checkpoint.mkdir()
+    (checkpoint / "trainer_state.json").write_text(json.dumps({"global_step": 2, "max_steps": 6, "log_history": []}))
+    assert finished_training(str(checkpoint)) is None
+    assert finished_training(str(checkpoint), stop_at=2).global_step == 2
+    assert finished_training(str(checkpoint), stop_at=4) is None
+
+
 def test_eval_test_false_needs_a_selection_set_and_a_boolean(tmp_path):
     from test_pipeline import tiny_cfg
 

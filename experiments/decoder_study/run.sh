@@ -39,7 +39,7 @@
 #                scores of unchosen lrs are never used.
 #                Keep the tuning runs' folders (their checkpoints) under $OUT until that seeds phase has run. Where the
 #                checkpoint is gone (a fresh machine: only records are committed) the seed-1 job trains the chosen run
-#                again from its seed and records whether that reproduced the selection score its lr was chosen on
+#                again from its seed, up to the step it chose, and records whether that reproduced the selection score its lr was chosen on
 #                (`test_scored_later.selection_score_reproduced`): a whole run's cost, in the plan below.
 #
 # Plan (runs x minutes). Measured 2026-11-30 beside one GLUE stream (1 thread each), NeuroAda k=20 at max
@@ -73,7 +73,8 @@
 #   (`InRunScores`; the same predictions for NeuroAda and full FT, rounding apart for peft's merge) instead of decoding
 #   it again: ~70-75 min a tuning run. Left: math-tune's 9 other runs (~11 stream-h), math-widen (1-4 runs),
 #   math-seeds (the 4 chosen runs retrained where their checkpoint is gone, each with its five test sets, ~1,850
-#   items, ~1 h more: ~2 h a run). A run's folder with its checkpoint can be carried to the next session's worktree
+#   items, ~1 h more: ~2 h a run; since session 24 a retrain stops at the step its tuning run chose and evaluates
+#   that step alone, `StopAtChosenStep`: ~12 min less at step 50, ~35 at step 25). A run's folder with its checkpoint can be carried to the next session's worktree
 #   (`cp -a <old worktree>/results/runs/decoder_study/<run id> <new worktree>/results/runs/decoder_study/`: the run id
 #   is the same on any commit) and its seeds job then scores the test sets without training. The untrained model's
 #   arithmetic scores (the floor of C3) come from `math-floor` (session 24: method=untrained trains nothing and scores

@@ -27,8 +27,8 @@ from .plan import announce_plan
 from .records import config_hash, data_hashes, git_state, library_versions, now_iso, portable_path, write_record
 from .tasks import Task, load_task, resolve_data_dir
 from .tasks.datasets import tokenize_for_causal_lm, tokenize_for_classification
-from .training import (KillAtStep, NeuroAdaTrainer, PatternConsistencyCheck, ResourceMonitor, StopAtCheckpoint, StopRequested,
-                       stop_requested, training_arguments)
+from .training import (KillAtStep, NeuroAdaTrainer, PatternConsistencyCheck, ResourceMonitor, StopAtCheckpoint, StopAtChosenStep,
+                       StopRequested, stop_requested, training_arguments)
 from .training.args import eval_strategy
 from .training.checkpoints import checkpoint_step, finished_training, last_complete_checkpoint, mean_training_loss
 from .training.selection import classification_metrics, generation_metrics, selection_record
@@ -232,12 +232,17 @@ def _with_deferred(record: dict, deferred: dict) -> dict:
 
 def _with_deferred_retrained(record: dict, deferred: dict, selection_set: str, metric: str) -> dict:
     """The same completion when the tuning run's checkpoint was gone (a study resumed on a fresh machine keeps records,
-    not weights): the run was trained again from its seed, and whether that reproduced the tuning run's selection score
-    (the one its lr was chosen on) is recorded; training is deterministic on CPU, so a mismatch is a fault to look at."""
+    not weights): the run was trained again from its seed up to the step its selection set chose (`StopAtChosenStep`),
+    and whether that reproduced the tuning run's selection score (the one its lr was chosen on) is recorded; training is
+    deterministic on CPU, so a mismatch is a fault to look at. The training figures and the selection curve stay the
+    tuning attempt's (the retrain evaluated the chosen step only); the retrain's are in `test_scored_later`."""
     tuned = (deferred.get("metrics") or {}).get(selection_set, {}).get(metric)
     again = (record.get("metrics") or {}).get(selection_set, {}).get(metric)
-    return {**record, "test_scored_later": {"created": deferred["created"], "retrained": True, "tuning_selection_score": tuned,
-                                            "selection_score_reproduced": tuned == again}}
+    retrain = {"steps": record["train"]["steps"], "train_time_s": record["train"]["train_time_s"], "wall_time_s": record["wall_time_s"]}
+    return {**record, "train": {**deferred["train"], "resumed_from": record["train"]["resumed_from"]},
+            "selection": deferred.get("selection") or record.get("selection"),
+            "test_scored_later": {"created": deferred["created"], "retrained": True, "retrain": retrain,
+                                  "tuning_selection_score": tuned, "selection_score_reproduced": tuned == again}}
 
 
 def _completed_record(run_dir: Path) -> dict | None:
@@ -277,8 +282,10 @@ def _train(cfg: dict, rid: str, run_dir: Path, task: Task, tokenizer, features: 
     its final save trains nothing more (that checkpoint, or the best one, is loaded)."""
     args = training_arguments(cfg["trainer"], str(run_dir / "checkpoints"), seed=cfg["seed"], report_to=report_to, run_name=rid,
                               use_cpu=device.type == "cpu", evaluation=evaluation, eval_batch_size=cfg["eval_batch_size"])
+    # a chosen tuning run whose checkpoint is gone: trained again only up to the step its selection set chose
+    stop_at = ((deferred or {}).get("selection") or {}).get("best_step") if evaluation != "no" else None
     callbacks = [*prepared.callbacks, TickOnSave(clock), StopAtCheckpoint(cfg["output_root"]),
-                 *([PatternConsistencyCheck()] if prepared.name == "neuroada" else [])]
+                 *([PatternConsistencyCheck()] if prepared.name == "neuroada" else []), *([StopAtChosenStep(stop_at)] if stop_at else [])]
     if (cfg.get("debug") or {}).get("kill_at_step"):
         callbacks.append(KillAtStep(int(cfg["debug"]["kill_at_step"])))
     trainer = NeuroAdaTrainer(
@@ -290,7 +297,7 @@ def _train(cfg: dict, rid: str, run_dir: Path, task: Task, tokenizer, features: 
     if resume:
         log.info("resuming from %s", resume)
     resources.start()
-    finished = finished_training(resume)
+    finished = finished_training(resume, stop_at)
     if finished is not None:  # killed after the final save: evaluate that checkpoint, train nothing more
         log.info("training had finished at %s (step %d); evaluating it", resume, finished.global_step)
         trainer._load_from_checkpoint(resume)
@@ -300,8 +307,9 @@ def _train(cfg: dict, rid: str, run_dir: Path, task: Task, tokenizer, features: 
         loss = mean_training_loss(finished)
     else:
         if deferred is not None:  # (or a retrain like that was interrupted: it resumes)
-            log.warning("run %s: the checkpoint its tuning attempt kept is gone (%s); training it again from its seed to "
-                        "score its other eval sets%s", rid, args.output_dir, f", resuming at {resume}" if resume else "")
+            log.warning("run %s: the checkpoint its tuning attempt kept is gone (%s); training it again from its seed%s to "
+                        "score its other eval sets%s", rid, args.output_dir, f" up to step {stop_at}, the one it chose" if stop_at else "",
+                        f", resuming at {resume}" if resume else "")
         cache.finished.forget("after")  # the model an earlier attempt scored is being trained again
         loss = trainer.train(resume_from_checkpoint=resume).training_loss
     resources.stop()

@@ -33,6 +33,23 @@ class StopAtCheckpoint(TrainerCallback):
                                 "remove it and run the same command to resume")
 
 
+class StopAtChosenStep(TrainerCallback):
+    """A chosen tuning run trained again because its checkpoint is gone (a study resumed on a fresh machine): training
+    stops at the step its selection set chose, with one evaluation there (that checkpoint's score, checked against the
+    tuning run's) and none before it. The lr schedule stays the full run's, so the weights at that step are the tuning
+    run's; the steps after it and the other evaluations only cost time."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        at = state.global_step >= self.step
+        control.should_evaluate = at
+        control.should_save = control.should_save or at  # best-model loading needs the evaluated step saved
+        control.should_training_stop = control.should_training_stop or at
+        return control
+
+
 class KillAtStep(TrainerCallback):
     """Test aid (`+debug.kill_at_step=N`): dies like a killed job (no cleanup) once step N is saved."""
 

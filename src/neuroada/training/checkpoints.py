@@ -52,13 +52,14 @@ def last_complete_checkpoint(output_dir: str | Path) -> str | None:
     return None
 
 
-def finished_training(checkpoint: str | None) -> TrainerState | None:
+def finished_training(checkpoint: str | None, stop_at: int | None = None) -> TrainerState | None:
     """The checkpoint's Trainer state if training had reached its last step there (killed after the final
-    save, before the record), else None."""
+    save, before the record), else None. `stop_at`: the step a retrained run stops at (`StopAtChosenStep`)."""
     if checkpoint is None:
         return None
     state = TrainerState.load_from_json(str(Path(checkpoint) / STATE_FILE))
-    return state if state.max_steps and state.global_step >= state.max_steps else None
+    last = min(stop_at, state.max_steps) if stop_at and state.max_steps else state.max_steps
+    return state if last and state.global_step >= last else None
 
 
 def mean_training_loss(state: TrainerState) -> float | None:
