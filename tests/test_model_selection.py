@@ -192,13 +192,16 @@ def test_a_chosen_tuning_run_whose_checkpoint_is_gone_is_trained_again_and_check
 
 
 @pytest.mark.integration
-def test_a_retrained_chosen_run_stops_at_its_chosen_step_and_scores_what_its_kept_checkpoint_would(tmp_path, monkeypatch):
-    """The retrain trains only up to the step the tuning run chose (step 2 of 6 here), evaluates that step alone, and
-    gives the same test scores and predictions as completing the run from its kept checkpoint; the record keeps the
-    tuning attempt's training figures and selection curve, and says what the retrain did."""
+@pytest.mark.parametrize("strategy", ["steps", "epoch"])
+def test_a_retrained_chosen_run_stops_at_its_chosen_step_and_scores_what_its_kept_checkpoint_would(tmp_path, monkeypatch, strategy):
+    """The retrain trains only up to the step the tuning run chose (step 2 of 6, or epoch 1 of 3 = step 2), evaluates
+    that step alone, and gives the same test scores and predictions as completing the run from its kept checkpoint; the
+    record keeps the tuning attempt's training figures and selection curve, and says what the retrain did."""
     import shutil
 
     args = ("method=neuroada", "method.k=4", "merge=false")
+    if strategy == "epoch":
+        args += ("trainer.eval_strategy=epoch", "trainer.max_steps=-1", "trainer.epochs=3", "task.max_train_samples=32")
     records = {}
     for name in ("kept", "gone"):
         monkeypatch.setattr(pipeline, "classification_metrics", _scripted([0.9, 0.1, 0.2]))  # best: step 2 of 6

@@ -49,6 +49,11 @@ class StopAtChosenStep(TrainerCallback):
         control.should_training_stop = control.should_training_stop or at
         return control
 
+    def on_epoch_end(self, args, state, control, **kwargs):  # eval_strategy=epoch evaluates here: not before, nor twice
+        control.should_evaluate = False
+        control.should_save = control.should_save and state.global_step < self.step
+        return control
+
 
 class KillAtStep(TrainerCallback):
     """Test aid (`+debug.kill_at_step=N`): dies like a killed job (no cleanup) once step N is saved."""
