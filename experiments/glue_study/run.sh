@@ -56,8 +56,8 @@
 # Order since session 10: NeuroAda k=20 against LoRA first, so that C1's main contrast is decided before the other
 #   seven arms are tuned: `ARMS=neuroada20,lora` widen (5 runs), widen again while a choice stays at an edge, seeds
 #   (~18 runs, ~3 h); then tune of the rest. Seeds run only at an lr inside its grid (`tuned_lr` in study_lib.sh).
-# What is left (session 22, 2026-12-07; session 23 ran the frontier's first 2 runs, NeuroAda k=2 on RTE at 3e-3 and 1e-2:
-#   18 and 33 min beside a decoder stream and fresh-clone checks; minutes per run from the records' median `wall_time_s`, one thread beside
+# What is left (session 22, 2026-12-07; the frontier has 22 runs since: sessions 23-24, NeuroAda k=2's grid on all five tasks
+#   and k=5's on MRPC, part of STS-B and RTE; 2.4-13.4 min a run in session 24, RTE the longest; minutes per run from the records' median `wall_time_s`, one thread beside
 #   another stream: NeuroAda k=20 33 for the five tasks, k=1 35, LoRA 48, full 46, DoRA 65, SHiRA 56, head only 21):
 #   main      done in session 21: every arm has 3 seeds at an lr inside its grid (260 records)
 #   selection done in session 22: 45 of 45 runs (1.6 min each on SST-2, 3-4 on CoLA, MRPC, STS-B, 12-15 on RTE)
