@@ -155,9 +155,10 @@ def measure_rates(model, tokenizer, task, cfg: dict, device: torch.device, budge
 
 def selection_passes(cfg: dict, task, steps: int, examples: int, world_size: int = 1) -> int:
     """How often training scores the task's selection set: every `eval_steps` steps, or once an epoch; 0 without one."""
+    from .methods.untrained import NAME as UNTRAINED
     from .training.args import eval_strategy
 
-    if cfg["method"]["name"] == "untrained" or getattr(task, "selection_set", None) is None:
+    if cfg["method"]["name"] == UNTRAINED or getattr(task, "selection_set", None) is None:
         return 0
     strategy = eval_strategy(cfg["trainer"], True)
     if strategy == "steps":
@@ -222,13 +223,14 @@ def build_plan(cfg: dict, task, model, tokenizer, heads: list[str], device: torc
     """{"lines": the plan's lines, "rates": the measurement, "estimate": estimate_seconds(...)}. `train_examples`:
     what training will use after tokenization (examples whose prompt fills max_length are dropped); default: all.
     `before_done`: the before pass was scored already (by a killed attempt or another run of the sweep): not estimated."""
+    from .methods.untrained import NAME as UNTRAINED
     from .pipeline import method_tag
 
     plan: dict[str, Any] = {"rates": None, "estimate": None}
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     used = len(task.train) if train_examples is None else int(train_examples)
-    untrained = cfg["method"]["name"] == "untrained"  # nothing trained: the run is its one eval pass
+    untrained = cfg["method"]["name"] == UNTRAINED  # nothing trained: the run is its one eval pass
     steps = 0 if untrained else train_steps(cfg["trainer"], used, world)
     per_step = int(cfg["trainer"]["batch_size"]) * int(cfg["trainer"]["grad_accum"]) * world
     n = torch.get_num_threads()
