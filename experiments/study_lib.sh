@@ -51,20 +51,24 @@ grid_size_of() {  # grid_size_of METHOD_TAG
   done
   return 0
 }
+# Whether a choice LINE's grid holds fewer lrs than its arm's grid (an interrupted or unfinished tune phase): then
+# neither a widen nor the seeds may follow it yet (a widen from a partial grid would repeat the lr the tune phase runs).
+grid_short() {  # grid_short LINE TASK METHOD_TAG
+  local grid want
+  grid=$(cut -f5 <<< "$1")
+  want=$(grid_size_of "$3")
+  [ -n "$want" ] && (( $(tr ',' '\n' <<< "${grid#grid=}" | wc -l) < want )) || return 1
+  echo "skip $3/$2: its $grid holds fewer than the arm's $want lrs; finish the tune phase first" >&2
+}
 # The chosen lr only where it is final: its arm's whole grid has run (an interrupted tune phase leaves part of it),
 # and the choice is not at the grid's edge (then the widen phase comes first).
 tuned_lr() {  # tuned_lr TASK METHOD_TAG
-  local line grid want
+  local line
   line=$(choices | awk -F'\t' -v t="$1" -v m="$2" '$1==t && $2==m')
   if [ -z "$line" ]; then echo "skip $2/$1: not tuned yet" >&2; return; fi
-  grid=$(cut -f5 <<< "$line")
-  want=$(grid_size_of "$2")
-  if [ -n "$want" ] && (( $(tr ',' '\n' <<< "${grid#grid=}" | wc -l) < want )); then
-    echo "skip $2/$1: its $grid holds fewer than the arm's $want lrs; finish the tune phase first" >&2
-    return
-  fi
+  grid_short "$line" "$1" "$2" && return
   if [[ "$line" == *$'\t'widen=* ]]; then
-    echo "skip $2/$1: its lr $(cut -f3 <<< "$line") is at the edge of its $grid; run the widen phase first" >&2
+    echo "skip $2/$1: its lr $(cut -f3 <<< "$line") is at the edge of its $(cut -f5 <<< "$line"); run the widen phase first" >&2
     return
   fi
   cut -f3 <<< "$line"
@@ -85,11 +89,13 @@ tune_jobs() {  # tune_jobs "task1 task2" arm...
 # One more lr beyond the edge for every choice at the edge of its grid, on the given tasks only (a study whose
 # records hold two suites widens each with its own overrides).
 widen_jobs() {  # widen_jobs "task1 task2" arm...
-  local tasks=$1; shift
+  local tasks=$1 line; shift
   load_choices
-  while IFS=$'\t' read -r task tag lr score grid widen _flat; do
+  while IFS= read -r line; do
+    IFS=$'\t' read -r task tag lr score grid widen _flat <<< "$line"
     [ -n "${widen:-}" ] || continue
     [[ " $tasks " == *" $(config_of "$task") "* ]] || continue
+    ! grid_short "$line" "$task" "$tag" || continue
     for arm in $(selected_arms "$@"); do
       if [ "$(arm_field "$arm" 1)" = "$tag" ]; then
         job "${BASE[*]} $(on_task "$(config_of "$task")") seed=1 $(arm_field "$arm" 0) trainer.lr=${widen#widen=}"

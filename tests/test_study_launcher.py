@@ -143,6 +143,15 @@ def test_widen_queues_the_next_lr_of_a_choice_at_the_edge(tmp_path):
     assert "task=rte" in jobs[0] and "trainer.lr=0.000333" in jobs[0] and "seed=1" in jobs[0]
 
 
+def test_a_partial_grid_is_not_widened_before_its_tune_phase_finishes(tmp_path):
+    """Two of three lrs in, the better one at the partial grid's top: widening it (x3.33) would queue a near-copy of
+    the third lr the tune phase is about to run."""
+    partial = "rte\tneuroada-k20\t0.003\t0.6\tgrid=0.001,0.003\twiden=0.00999\n"
+    out, jobs = launch(tmp_path, phase="widen", choices=partial + EDGE.replace("rte", "cola"))
+    assert out.returncode == 0 and len(jobs) == 1 and "task=cola" in jobs[0], (out.stderr, jobs)
+    assert "neuroada-k20/rte: its grid=0.001,0.003 holds fewer than the arm's 3 lrs" in out.stderr
+
+
 @pytest.mark.parametrize("arms, expected", [("", 2), ("dora", 2), ("lora", 0)])
 def test_decoder_dora_follows_loras_final_lr_and_arms(tmp_path, arms, expected):
     env = {"ARMS": arms} if arms else {}
