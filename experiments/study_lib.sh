@@ -11,6 +11,8 @@
 # To wind a study down (before a session ends): `touch $OUT/DRAIN`; each stream's running run finishes, and no other
 # run starts (a Hydra job's next run included: exit 3); `rm $OUT/DRAIN` and the same launch goes on.
 # ARMS=a,b limits a phase to those arms (names of ARM, or of EXTRA_ARMS), e.g. to seed two methods before tuning all.
+# REPEAT=1 (with STREAM=any) queues the phase again after each pass, on the choices its finished runs made (a widen or
+# seed job may be ready now), and runs what is new, until a pass queues nothing new: one launch instead of relaunching.
 PY=${PY:-.venv/bin/python}
 STREAM=${STREAM:-0}
 NSTREAMS=${NSTREAMS:-1}
@@ -160,4 +162,28 @@ run_jobs() {  # run_jobs PHASE
     [ "$rc" = 0 ] || status=1
   done
   return $status
+}
+
+# run_phase PHASE QUEUE...: queues PHASE's jobs by running the command QUEUE..., then runs them (run_jobs); under
+# REPEAT=1 it queues again on the choices read afresh and runs the jobs no earlier pass queued, until there are none.
+run_phase() {
+  local phase=$1 j rc
+  local -A seen=()
+  local -a new
+  shift
+  if [ -n "${REPEAT:-}" ] && [ "$STREAM" != any ]; then
+    echo "REPEAT=$REPEAT needs STREAM=any (a numbered stream's share of a later pass would depend on when it looked)" >&2
+    exit 2
+  fi
+  while :; do
+    JOBS=(); CHOICES=
+    "$@"
+    new=()
+    for j in "${JOBS[@]}"; do [ -n "${seen[$j]+x}" ] || { seen[$j]=1; new+=("$j"); }; done
+    (( ${#new[@]} )) || return 0
+    JOBS=("${new[@]}")
+    rc=0; run_jobs "$phase" || rc=$?
+    [ "$rc" = 0 ] && [ -n "${REPEAT:-}" ] || return "$rc"
+    echo "[$(date -u +%FT%TZ)] stream $STREAM: pass done; queueing $phase again (REPEAT)"
+  done
 }

@@ -21,6 +21,7 @@ def launch(tmp_path, phase="tune", job_status=0, choices="", launcher="glue_stud
     fake.write_text(f"""#!/usr/bin/env bash
 if [[ " $* " == *" choose "* ]]; then echo choose >> "{tmp_path}/calls.log"; cat "{tmp_path}/choices.tsv"; exit 0; fi
 echo "$*" >> "{tmp_path}/jobs.log"
+[ ! -f "{tmp_path}/choices_next.tsv" ] || mv "{tmp_path}/choices_next.tsv" "{tmp_path}/choices.tsv"  # what the job chose
 held=0; for f in "$OUT"/.hydra/claims/*.lock; do [ -e "$f" ] && ! flock -n "$f" true && held=$((held + 1)); done
 echo $held >> "{tmp_path}/held.log"  # how many job claims are held while this job runs
 if [ -n "${{SIBLING_FINISHES:-}}" ] && [ ! -f "{tmp_path}/sibling" ]; then  # another stream finishes every other job now
@@ -150,6 +151,36 @@ def test_a_partial_grid_is_not_widened_before_its_tune_phase_finishes(tmp_path):
     out, jobs = launch(tmp_path, phase="widen", choices=partial + EDGE.replace("rte", "cola"))
     assert out.returncode == 0 and len(jobs) == 1 and "task=cola" in jobs[0], (out.stderr, jobs)
     assert "neuroada-k20/rte: its grid=0.001,0.003 holds fewer than the arm's 3 lrs" in out.stderr
+
+
+@pytest.mark.parametrize("launcher, phase", [("glue_study", "widen"), ("decoder_study", "math-widen")])
+def test_repeat_widens_again_while_a_choice_stays_at_an_edge_then_stops(tmp_path, launcher, phase):
+    """REPEAT=1: after a pass the phase is queued again on the choices its runs made; only new jobs run, and a pass
+    with nothing new ends the launch (without REPEAT: one pass)."""
+    task = "rte" if launcher == "glue_study" else "math10k"
+    edge = f"{task}\tneuroada-k20\t0.01\t0.6\tgrid=0.001,0.003,0.01\twiden=0.0333\n"
+    again = f"{task}\tneuroada-k20\t0.0333\t0.7\tgrid=0.001,0.003,0.01,0.0333\twiden=0.111\n"
+    for repeat, lrs in (("", ["0.0333"]), ("1", ["0.0333", "0.111"])):
+        (tmp_path / repeat).mkdir(exist_ok=True)
+        (tmp_path / repeat / "choices_next.tsv").write_text(again)
+        out, jobs = launch(tmp_path / repeat, phase=phase, choices=edge, launcher=launcher, STREAM="any",
+                           **({"REPEAT": repeat} if repeat else {}))
+        assert out.returncode == 0, out.stderr
+        assert [re.search(r"trainer\.lr=(\S+)", j)[1] for j in jobs] == lrs, (repeat, jobs)
+    assert (tmp_path / "1" / "calls.log").read_text().count("choose") == 3  # the third pass queued nothing new
+
+
+def test_arithmetic_seeds_wait_for_arithmetics_own_grid(tmp_path):
+    """Full FT tunes 2 lrs on commonsense and 3 on arithmetic: 2 arithmetic lrs in is a partial grid, not a choice."""
+    partial = "math10k\tfull\t3e-05\t0.1\tgrid=1e-05,3e-05\n"
+    out, jobs = launch(tmp_path, phase="math-seeds", choices=partial, launcher="decoder_study")
+    assert out.returncode == 0 and not [j for j in jobs if "method=full" in j], (out.stderr, jobs)
+    assert "full/math10k: its grid=1e-05,3e-05 holds fewer than the arm's 3 lrs" in out.stderr
+
+
+def test_repeat_needs_stream_any(tmp_path):
+    out, jobs = launch(tmp_path, phase="widen", choices=EDGE, REPEAT="1")
+    assert out.returncode == 2 and jobs == [] and "REPEAT=1 needs STREAM=any" in out.stderr
 
 
 @pytest.mark.parametrize("arms, expected", [("", 2), ("dora", 2), ("lora", 0)])

@@ -9,6 +9,7 @@
 #   STREAM=any bash experiments/decoder_study/run.sh cs-tune &           takes every job no other stream holds
 #   DRY_RUN=1 bash experiments/decoder_study/run.sh cs-tune              print the Hydra commands only
 #   ARMS=neuroada20,lora bash experiments/decoder_study/run.sh cs-widen  only those arms (ARM below, and dora)
+#   STREAM=any REPEAT=1 bash experiments/decoder_study/run.sh math-widen widen again while a choice stays at an edge
 #   touch results/runs/decoder_study/STOP | DRAIN                        pause at the next checkpoint | let the runs under way finish, start none
 #
 # Protocol (the same for every method):
@@ -135,14 +136,14 @@ dora_jobs() {
 case "${1:-}" in
   cs-grids) print_grids; exit 0 ;;
   math-grids) math_grids; print_grids; exit 0 ;;
-  cs-tune) BASE=("${CS[@]}" eval_test=false); tune_jobs commonsense15k_study "${TUNED[@]}" ;;
-  cs-widen) BASE=("${CS[@]}" eval_test=false); widen_jobs commonsense15k_study "${TUNED[@]}" ;;
-  cs-seeds) BASE=("${CS[@]}"); dora_jobs commonsense15k_study 1,2 before; seed_jobs commonsense15k_study 1,2 "${TUNED[@]}" ;;
-  cs-masked) BASE=("${CS[@]}"); tune_jobs commonsense15k_study masked ;;
-  math-tune) BASE=("${MATH[@]}" eval_test=false); math_grids; tune_jobs math10k_study "${TUNED[@]}" ;;
-  math-widen) BASE=("${MATH[@]}" eval_test=false); widen_jobs math10k_study "${TUNED[@]}" ;;
-  math-seeds) BASE=("${MATH[@]}"); dora_jobs math10k_study 1; seed_jobs math10k_study 1 "${TUNED[@]}" ;;
-  math-floor) BASE=("${MATH[@]}"); job "${BASE[*]} $(on_task math10k_study) seed=1 method=untrained" ;;
+  cs-tune) BASE=("${CS[@]}" eval_test=false); queue() { tune_jobs commonsense15k_study "${TUNED[@]}"; } ;;
+  cs-widen) BASE=("${CS[@]}" eval_test=false); queue() { widen_jobs commonsense15k_study "${TUNED[@]}"; } ;;
+  cs-seeds) BASE=("${CS[@]}"); queue() { dora_jobs commonsense15k_study 1,2 before; seed_jobs commonsense15k_study 1,2 "${TUNED[@]}"; } ;;
+  cs-masked) BASE=("${CS[@]}"); queue() { tune_jobs commonsense15k_study masked; } ;;
+  math-tune) BASE=("${MATH[@]}" eval_test=false); math_grids; queue() { tune_jobs math10k_study "${TUNED[@]}"; } ;;
+  math-widen) BASE=("${MATH[@]}" eval_test=false); math_grids; queue() { widen_jobs math10k_study "${TUNED[@]}"; } ;;
+  math-seeds) BASE=("${MATH[@]}"); math_grids; queue() { dora_jobs math10k_study 1; seed_jobs math10k_study 1 "${TUNED[@]}"; } ;;
+  math-floor) BASE=("${MATH[@]}"); queue() { job "${BASE[*]} $(on_task math10k_study) seed=1 method=untrained"; } ;;
   *) echo "usage: $0 cs-tune|cs-widen|cs-seeds|cs-masked|math-tune|math-widen|math-seeds|math-floor|cs-grids|math-grids" >&2; exit 2 ;;
 esac
-run_jobs "$1"
+run_phase "$1" queue

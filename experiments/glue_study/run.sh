@@ -8,6 +8,7 @@
 #   STREAM=any bash experiments/glue_study/run.sh tune &            a stream that takes every job no other stream holds
 #   DRY_RUN=1 bash experiments/glue_study/run.sh tune                print the Hydra commands only
 #   ARMS=neuroada20,lora bash experiments/glue_study/run.sh seeds     only those arms (names: ARM below)
+#   STREAM=any REPEAT=1 bash experiments/glue_study/run.sh frontier    pass after pass: widen and seed what is ready
 #   touch results/runs/glue_study/STOP | DRAIN                       pause at the next checkpoint | let the runs under way finish, start none
 #
 # Each Hydra multirun is one job; stream i runs jobs i, i+NSTREAMS, ... (STREAM=any: all, passing over a job another
@@ -66,7 +67,7 @@
 #   More seeds of the main arms would not decide C1 against LoRA, DoRA or SHiRA: with the differences where they are
 #   (-0.38 to -0.47 points), the intervals table's `Seeds to decide` is >= 41 for each. So after the main table's 3
 #   seeds the budget goes to the ablations, in the issue's order: selection (done), then the frontier:
-#   `STREAM=any bash experiments/glue_study/run.sh frontier`, relaunched until it queues nothing new.
+#   `STREAM=any REPEAT=1 bash experiments/glue_study/run.sh frontier` (passes until it queues nothing new).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source experiments/study_lib.sh
@@ -120,7 +121,7 @@ phase_selection() {
 }
 
 # Each pass queues what is ready: the FRONTIER_TUNED arms' tune jobs, widen jobs (a choice at an edge) and seeds (a
-# final choice), so the phase is relaunched until it starts nothing new (three passes); the other sizes at once.
+# final choice), so the phase takes several passes (REPEAT=1 runs them in one launch); the other sizes at once.
 phase_frontier() {
   tune_jobs "$TASKS" "${FRONTIER_TUNED[@]}"
   widen_jobs "$TASKS" "${FRONTIER_TUNED[@]}"
@@ -135,11 +136,10 @@ phase_frontier() {
   done
 }
 
+phase_all() { phase_tune; phase_widen; phase_seeds; phase_selection; phase_frontier; }
+
 case "${1:-}" in
   grids) print_grids; exit 0 ;;
-  tune|widen|seeds|selection|frontier) "phase_$1" ;;
-  all) phase_tune; phase_widen; phase_seeds; phase_selection; phase_frontier ;;
+  tune|widen|seeds|selection|frontier|all) run_phase "$1" "phase_$1" ;;
   *) echo "usage: $0 tune|widen|seeds|selection|frontier|all|grids" >&2; exit 2 ;;
 esac
-
-run_jobs "$1"
