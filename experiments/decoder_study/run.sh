@@ -63,16 +63,17 @@
 #             runs' five test sets (up to 400 items each, more than the two selection passes) and DoRA seed 1; a chosen
 #             run tuned in an earlier session is trained again first (its checkpoint is gone): +4 runs x ~1-2 h.
 #   ~21 stream-h for commonsense = ~10.5 h of the machine on two streams (issue 13 budgets ~14 h for both suites).
-# What is left (session 25, 2026-12-07): commonsense is complete (every arm 2 seeds at a choice inside its grid; full
+# What is left (session 26, 2026-12-08): commonsense is complete (every arm 2 seeds at a choice inside its grid; full
 #   FT's seed 2 took 60 min). Arithmetic: NeuroAda k=20 is tuned: 3.33e-4 (session 22), 1e-3 (23), 3e-3 (24, the best:
 #   6.3 %) and the widen run at 9e-3 (25: 5.3 %, 87 min), so its choice, 3e-3, is inside its grid; math-floor is done
-#   (session 24, 73 min). Next: `ARMS=neuroada1 math-tune`, then lora, full (REPEAT=1 math-widen after each).
+#   (session 24, 73 min). NeuroAda k=1 at 1e-2 is in (26: 6.0 %, 79 min). Next: `ARMS=neuroada1 math-tune` (3e-2, 9e-2),
+#   then lora, full (REPEAT=1 math-widen after each).
 #   Measured on the first, one thread beside a GLUE stream: 50 steps and the step-25 and step-50 selection passes in
 #   69 min (50-90 s a step; a pass over the 300 items ~15 min, ~3-4 s an item), then the final pass over the selection
 #   set ~15 min more: ~85-90 min a tuning run. The second ran beside fresh-clone checks too and took 144 min.
 #   Since session 23 the final pass takes the selection set from the in-run evaluation of the chosen checkpoint
 #   (`InRunScores`; the same predictions for NeuroAda and full FT, rounding apart for peft's merge) instead of decoding
-#   it again: ~75-90 min a tuning run. Left: math-tune's 9 other runs (~12 stream-h), math-widen (0-3 runs),
+#   it again: ~75-90 min a tuning run. Left: math-tune's 8 other runs (~11 stream-h), math-widen (0-3 runs),
 #   math-seeds (the 4 chosen runs retrained where their checkpoint is gone, each with its five test sets, ~1,850
 #   items, ~1 h more: ~2 h a run; since session 24 a retrain stops at the step its tuning run chose and evaluates
 #   that step alone, `StopAtChosenStep`: ~12 min less at step 50, ~35 at step 25). A run's folder with its checkpoint can be carried to the next session's worktree

@@ -57,14 +57,15 @@
 # Order since session 10: NeuroAda k=20 against LoRA first, so that C1's main contrast is decided before the other
 #   seven arms are tuned: `ARMS=neuroada20,lora` widen (5 runs), widen again while a choice stays at an edge, seeds
 #   (~18 runs, ~3 h); then tune of the rest. Seeds run only at an lr inside its grid (`tuned_lr` in study_lib.sh).
-# What is left (session 22, 2026-12-07; the frontier has 47 runs since: sessions 23-25, the three-lr grids of k=2, k=5
-#   and r=2 on all five tasks, 2.2-20.5 min a run in session 25, RTE the longest; 4 widen runs are queued next (k=2 on
-#   SST-2, RTE, MRPC; k=5 on MRPC; k=5's CoLA and r=2's MRPC widen runs are in); minutes per run from the records' median `wall_time_s`, one thread beside
+# What is left (session 22, 2026-12-07; the frontier has 67 runs since: sessions 23-26, the three-lr grids of k=2, k=5
+#   and r=2 on all five tasks and their widen runs, every choice inside its grid since session 26, and 15 seed runs:
+#   k=2 CoLA/STS-B/RTE, k=5 all but MRPC, r=2 RTE seed 2; 2.2-20.5 min a run, RTE the longest; minutes per run from
+#   the records' median `wall_time_s`, one thread beside
 #   another stream: NeuroAda k=20 33 for the five tasks, k=1 35, LoRA 48, full 46, DoRA 65, SHiRA 56, head only 21):
 #   main      done in session 21: every arm has 3 seeds at an lr inside its grid (260 records)
 #   selection done in session 22: 45 of 45 runs (1.6 min each on SST-2, 3-4 on CoLA, MRPC, STS-B, 12-15 on RTE)
-#   frontier  k 10, 50 x 3 seeds x ~33 min; LoRA r 4, 8, 16 x 3 seeds x ~48; k 2, 5 and r 2: 4 widen runs and 2
-#             seeds a task each (~2 x 33 x 2 + 2 x 48 + ~1 h of widens)                       = ~15 stream-h
+#   frontier  k 10, 50 x 3 seeds x ~33 min; LoRA r 4, 8, 16 x 3 seeds x ~48; k 2, 5 and r 2: 15 seed runs left
+#             (k=2 SST-2, MRPC; k=5 MRPC; r=2 CoLA, SST-2, MRPC, STS-B x 2, RTE x 1: ~1.5 h)    = ~12 stream-h
 #   More seeds of the main arms would not decide C1 against LoRA, DoRA or SHiRA: with the differences where they are
 #   (-0.38 to -0.47 points), the intervals table's `Seeds to decide` is >= 41 for each. So after the main table's 3
 #   seeds the budget goes to the ablations, in the issue's order: selection (done), then the frontier:
