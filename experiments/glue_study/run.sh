@@ -57,7 +57,7 @@
 # Order since session 10: NeuroAda k=20 against LoRA first, so that C1's main contrast is decided before the other
 #   seven arms are tuned: `ARMS=neuroada20,lora` widen (5 runs), widen again while a choice stays at an edge, seeds
 #   (~18 runs, ~3 h); then tune of the rest. Seeds run only at an lr inside its grid (`tuned_lr` in study_lib.sh).
-# What is left (session 22, 2026-12-07; the frontier has 67 runs since: sessions 23-26, the three-lr grids of k=2, k=5
+# What is left (session 26, 2026-12-08; main and selection since session 22; the frontier has 67 runs: sessions 23-26, the three-lr grids of k=2, k=5
 #   and r=2 on all five tasks and their widen runs, every choice inside its grid since session 26, and 15 seed runs:
 #   k=2 CoLA/STS-B/RTE, k=5 all but MRPC, r=2 RTE seed 2; 2.2-20.5 min a run, RTE the longest; minutes per run from
 #   the records' median `wall_time_s`, one thread beside
